@@ -1,14 +1,12 @@
 /** The inert deprecation helper WebSocket-Node exports: its warning map is empty, so it never prints. */
-interface Deprecation {
+const deprecation: {
   /** Set to true to silence every warning. */
   disableWarnings: boolean;
   /** Warning texts by name; empty, as upstream's. */
   deprecationWarningMap: Record<string, string>;
   /** Prints the named warning once, unless disabled or unknown. */
   warn(deprecationName: string): void;
-}
-
-const deprecation: Deprecation = {
+} = {
   disableWarnings: false,
   deprecationWarningMap: {},
   warn(deprecationName: string): void {

@@ -14,3 +14,53 @@ export function bufferFromString(value: string, encoding?: BufferEncoding): Buff
 export function noop(): void {
   // intentionally empty
 }
+
+/** The `_debug` logger each connection carries: callable, with `enabled` and `printOutput()`. */
+export interface BufferingLogger {
+  (...args: unknown[]): void;
+  /** Whether `DEBUG` names this logger's namespace. */
+  enabled: boolean;
+  /** Prints what was buffered, prefixed with the date and the connection id. */
+  printOutput(logFunction?: (...args: unknown[]) => void): void;
+}
+
+/** Most log lines kept per connection; WebSocket-Node's buffer grew without bound. */
+const MAX_BUFFERED_LINES = 200;
+
+/** Whether the `DEBUG` environment variable enables `namespace` (comma/space separated, `*` wildcards, `-` negation). */
+function isDebugEnabled(namespace: string): boolean {
+  const setting = process.env['DEBUG'];
+  if (setting === undefined || setting === '') return false;
+  let enabled = false;
+  for (const part of setting.split(/[\s,]+/)) {
+    if (part === '') continue;
+    const negated = part.startsWith('-');
+    const pattern = new RegExp('^' + (negated ? part.slice(1) : part).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*?') + '$');
+    if (pattern.test(namespace)) enabled = !negated;
+  }
+  return enabled;
+}
+
+/**
+ * Makes a logger that buffers lines in memory (bounded) and prints them only on `printOutput()`,
+ * as WebSocket-Node's BufferingLogger does; a no-op when `DEBUG` does not enable the namespace.
+ */
+export function BufferingLogger(namespace: string, id: number | string): BufferingLogger {
+  if (!isDebugEnabled(namespace)) {
+    const off = ((): void => undefined) as BufferingLogger;
+    off.enabled = false;
+    off.printOutput = noop;
+    return off;
+  }
+  const lines: Array<[Date, unknown[]]> = [];
+  const log = ((...args: unknown[]): void => {
+    lines.push([new Date(), args]);
+    if (lines.length > MAX_BUFFERED_LINES) lines.shift();
+  }) as BufferingLogger;
+  log.enabled = true;
+  log.printOutput = (logFunction: (...args: unknown[]) => void = console.error): void => {
+    for (const [date, args] of lines) logFunction(`${date.toISOString()} ${namespace} [${id}]`, ...args);
+    lines.length = 0;
+  };
+  return log;
+}

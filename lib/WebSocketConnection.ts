@@ -1,0 +1,637 @@
+/**
+ * WebSocketConnection: WebSocket-Node's connection API (names, events, state strings, close
+ * semantics) as a thin façade over the protocol core and the socket output.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { Opcode } from './codec/constants';
+import type { WebSocketError } from './codec/errors';
+import { isValidCloseCode } from './codec/close-payload';
+import { WebSocketProtocol } from './protocol/protocol';
+import type { ProtocolHandler, ReceivedClose, ReceivedFrame } from './protocol/events';
+import type { WriteCallback } from './protocol/output-sink';
+import { SocketOutput } from './transport/socket-output';
+import { CLOSE_DESCRIPTIONS, CLOSE_REASONS } from './close-reasons';
+import type { ConnectionConfig } from './config';
+import { BufferingLogger } from './utils';
+import WebSocketFrame = require('./WebSocketFrame');
+
+/** The four states WebSocket-Node reports in `connection.state`. */
+type ConnectionState = 'open' | 'peer_requested_close' | 'ending' | 'closed';
+
+/** A negotiated extension as WebSocket-Node's types describe it. */
+interface ConnectionExtension {
+  name: string;
+  value?: string;
+  [key: string]: unknown;
+}
+
+/** What `'message'` carries. */
+type ConnectionMessage = { type: 'utf8'; utf8Data: string } | { type: 'binary'; binaryData: Buffer };
+
+/** Error shape of socket errors (`syscall`, `code`). */
+interface SystemError extends Error {
+  syscall?: string;
+  code?: string;
+}
+
+let connectionIds = 0;
+const EMPTY = Buffer.alloc(0);
+
+/** One open WebSocket connection; see the module comment. */
+class WebSocketConnection extends EventEmitter implements ProtocolHandler {
+  static readonly CLOSE_REASON_NORMAL = CLOSE_REASONS.CLOSE_REASON_NORMAL;
+  static readonly CLOSE_REASON_GOING_AWAY = CLOSE_REASONS.CLOSE_REASON_GOING_AWAY;
+  static readonly CLOSE_REASON_PROTOCOL_ERROR = CLOSE_REASONS.CLOSE_REASON_PROTOCOL_ERROR;
+  static readonly CLOSE_REASON_UNPROCESSABLE_INPUT = CLOSE_REASONS.CLOSE_REASON_UNPROCESSABLE_INPUT;
+  static readonly CLOSE_REASON_RESERVED = CLOSE_REASONS.CLOSE_REASON_RESERVED;
+  static readonly CLOSE_REASON_NOT_PROVIDED = CLOSE_REASONS.CLOSE_REASON_NOT_PROVIDED;
+  static readonly CLOSE_REASON_ABNORMAL = CLOSE_REASONS.CLOSE_REASON_ABNORMAL;
+  static readonly CLOSE_REASON_INVALID_DATA = CLOSE_REASONS.CLOSE_REASON_INVALID_DATA;
+  static readonly CLOSE_REASON_POLICY_VIOLATION = CLOSE_REASONS.CLOSE_REASON_POLICY_VIOLATION;
+  static readonly CLOSE_REASON_MESSAGE_TOO_BIG = CLOSE_REASONS.CLOSE_REASON_MESSAGE_TOO_BIG;
+  static readonly CLOSE_REASON_EXTENSION_REQUIRED = CLOSE_REASONS.CLOSE_REASON_EXTENSION_REQUIRED;
+  static readonly CLOSE_REASON_INTERNAL_SERVER_ERROR = CLOSE_REASONS.CLOSE_REASON_INTERNAL_SERVER_ERROR;
+  static readonly CLOSE_REASON_TLS_HANDSHAKE_FAILED = CLOSE_REASONS.CLOSE_REASON_TLS_HANDSHAKE_FAILED;
+  static readonly CLOSE_DESCRIPTIONS: Record<number, string> = CLOSE_DESCRIPTIONS;
+
+  socket: Socket;
+  protocol: string | null | undefined;
+  extensions: ConnectionExtension[];
+  config: ConnectionConfig;
+  maskOutgoingPackets: boolean;
+  remoteAddress: string | undefined;
+  remoteAddresses: string[] | undefined;
+  webSocketVersion: number | undefined;
+  closeReasonCode = -1;
+  closeDescription: string | null | undefined = null;
+  closeEventEmitted = false;
+  connected = true;
+  state: ConnectionState = 'open';
+  waitingForCloseResponse = false;
+  receivedEnd = false;
+  socketHadError: boolean | undefined;
+  closeTimeout: number;
+  assembleFragments: boolean;
+  maxReceivedMessageSize: number;
+  /** True when the last write found the socket's buffer full; `'drain'` clears it. */
+  outputBufferFull = false;
+  inputPaused = false;
+  /** compat: WebSocket-Node's scratch buffers, kept for code that reads them. */
+  maskBytes = Buffer.alloc(4);
+  frameHeader = Buffer.alloc(10);
+  closeTimer: NodeJS.Timeout | null = null;
+  _pingListenerCount = 0;
+  _debug: BufferingLogger;
+  _keepaliveTimeoutID: NodeJS.Timeout | null = null;
+  _gracePeriodTimeoutID: NodeJS.Timeout | null = null;
+  _closeTimerHandler: () => void;
+  _keepaliveTimerHandler: () => void;
+  _gracePeriodTimerHandler: () => void;
+  receivedDataHandler: (data: Buffer) => void;
+
+  /** @internal the protocol core */
+  _protocol: WebSocketProtocol;
+  /** @internal batched socket output */
+  _output: SocketOutput;
+  /** @internal chunks received but not yet parsed (parsing runs on the next tick, as upstream) */
+  private _received: Buffer[] = [];
+  private _processScheduled = false;
+  private _socketListenersAdded = false;
+  private _errorListenerAdded = false;
+  private _destroyTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    socket: Socket,
+    extensions: ConnectionExtension[] | null | undefined,
+    protocol: string | null | undefined,
+    maskOutgoingPackets: boolean,
+    config: ConnectionConfig,
+  ) {
+    super();
+    this._debug = BufferingLogger('websocket:connection', ++connectionIds);
+    this._debug('constructor');
+    this.on('newListener', (event: string | symbol) => {
+      if (event === 'ping') this._pingListenerCount++;
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'ping') this._pingListenerCount--;
+    });
+    this.socket = socket;
+    this.protocol = protocol;
+    this.extensions = extensions ?? [];
+    this.config = config;
+    this.maskOutgoingPackets = maskOutgoingPackets;
+    this.remoteAddress = socket.remoteAddress;
+    this.closeTimeout = config.closeTimeout;
+    this.assembleFragments = config.assembleFragments;
+    this.maxReceivedMessageSize = config.maxReceivedMessageSize;
+    this._closeTimerHandler = this.handleCloseTimer.bind(this);
+    this._keepaliveTimerHandler = this.handleKeepaliveTimer.bind(this);
+    this._gracePeriodTimerHandler = this.handleGracePeriodTimer.bind(this);
+    this.receivedDataHandler = this.handleSocketData.bind(this);
+
+    this._output = new SocketOutput(socket);
+    this._protocol = new WebSocketProtocol(this, this._output, {
+      role: maskOutgoingPackets ? 'client' : 'server',
+      maxFrameSize: config.maxReceivedFrameSize,
+      maxMessageSize: config.maxReceivedMessageSize,
+      assembleFragments: config.assembleFragments !== false,
+      fragmentOutgoing: config.fragmentOutgoingMessages,
+      fragmentationThreshold: config.fragmentationThreshold,
+    });
+
+    socket.setNoDelay(config.disableNagleAlgorithm);
+    socket.setTimeout(0);
+
+    if (config.keepalive === true && config.useNativeKeepalive !== true) {
+      if (typeof config.keepaliveInterval !== 'number') {
+        throw new Error('keepaliveInterval must be specified and numeric if keepalive is true.');
+      }
+      this._keepaliveTimeoutID = null;
+      this.setKeepaliveTimer();
+      if (config.dropConnectionOnKeepaliveTimeout === true && typeof config.keepaliveGracePeriod !== 'number') {
+        throw new Error('keepaliveGracePeriod  must be specified and numeric if dropConnectionOnKeepaliveTimeout is true.');
+      }
+    } else if (config.keepalive === true && config.useNativeKeepalive === true) {
+      if (!('setKeepAlive' in socket)) {
+        throw new Error('Unable to use native keepalive: unsupported by this version of Node.');
+      }
+      socket.setKeepAlive(true, config.keepaliveInterval);
+    }
+
+    // compat: WebSocket-Node removes every 'error' listener here. compat fix: it then left the socket
+    // with none until the 101 was written, so an early reset crashed the process; we guard at once.
+    socket.removeAllListeners('error');
+    this._addErrorListener();
+  }
+
+  /** Attaches the socket listeners (WebSocket-Node calls this once the handshake is written). */
+  _addSocketEventListeners(): void {
+    if (this._socketListenersAdded) return;
+    this._socketListenersAdded = true;
+    const socket = this.socket;
+    this._addErrorListener();
+    socket.on('end', this.handleSocketEnd.bind(this));
+    socket.on('close', this.handleSocketClose.bind(this));
+    socket.on('drain', this.handleSocketDrain.bind(this));
+    socket.on('pause', this.handleSocketPause.bind(this));
+    socket.on('resume', this.handleSocketResume.bind(this));
+    socket.on('data', this.receivedDataHandler);
+  }
+
+  private _addErrorListener(): void {
+    if (this._errorListenerAdded) return;
+    this._errorListenerAdded = true;
+    this.socket.on('error', this.handleSocketError.bind(this));
+  }
+
+  // ---- keepalive (WebSocket-Node's names) ----
+
+  setKeepaliveTimer(): void {
+    this._debug('setKeepaliveTimer');
+    if (this.config.keepalive !== true || this.config.useNativeKeepalive === true) return;
+    this.clearKeepaliveTimer();
+    this.clearGracePeriodTimer();
+    this._keepaliveTimeoutID = setTimeout(this._keepaliveTimerHandler, this.config.keepaliveInterval);
+  }
+
+  clearKeepaliveTimer(): void {
+    if (this._keepaliveTimeoutID !== null) {
+      clearTimeout(this._keepaliveTimeoutID);
+      this._keepaliveTimeoutID = null;
+    }
+  }
+
+  handleKeepaliveTimer(): void {
+    this._debug('handleKeepaliveTimer');
+    this._keepaliveTimeoutID = null;
+    this.ping();
+    if (this.config.dropConnectionOnKeepaliveTimeout === true) {
+      this.setGracePeriodTimer();
+    } else {
+      this.setKeepaliveTimer();
+    }
+  }
+
+  setGracePeriodTimer(): void {
+    this.clearGracePeriodTimer();
+    this._gracePeriodTimeoutID = setTimeout(this._gracePeriodTimerHandler, this.config.keepaliveGracePeriod);
+  }
+
+  clearGracePeriodTimer(): void {
+    if (this._gracePeriodTimeoutID !== null) {
+      clearTimeout(this._gracePeriodTimeoutID);
+      this._gracePeriodTimeoutID = null;
+    }
+  }
+
+  handleGracePeriodTimer(): void {
+    this._debug('handleGracePeriodTimer');
+    this._gracePeriodTimeoutID = null;
+    this.drop(CLOSE_REASONS.CLOSE_REASON_ABNORMAL, 'Peer not responding.', true);
+  }
+
+  // ---- receiving ----
+
+  /** Takes bytes from the socket; they are parsed on the next tick, as in WebSocket-Node. */
+  handleSocketData(data: Buffer): void {
+    this._debug('handleSocketData');
+    // Any received data proves the peer is alive (WebSocket-Node restarts keepalive on every chunk).
+    this.setKeepaliveTimer();
+    this._received.push(data);
+    if (!this._processScheduled) {
+      this._processScheduled = true;
+      process.nextTick(processOnTick, this);
+    }
+  }
+
+  /** Parses what has been received, unless closed or paused. */
+  processReceivedData(): void {
+    this._processScheduled = false;
+    if (!this.connected || this.inputPaused) return;
+    const received = this._received;
+    if (received.length === 0) return;
+    this._received = [];
+    const output = this._output;
+    // Everything the handlers send while this batch is processed leaves in one write.
+    output.hold();
+    try {
+      for (let i = 0; i < received.length; i++) {
+        this._protocol.receive(received[i]!);
+        if (this.inputPaused && i + 1 < received.length) {
+          // Keep the rest for resume(); the core keeps its own leftover of the current chunk.
+          this._received = received.slice(i + 1).concat(this._received);
+          break;
+        }
+      }
+    } finally {
+      output.release();
+      this.outputBufferFull = output.full;
+    }
+  }
+
+  /** @internal ProtocolHandler */
+  onMessage(data: string | Buffer): void {
+    if (!this.connected) return;
+    const message: ConnectionMessage =
+      typeof data === 'string' ? { type: 'utf8', utf8Data: data } : { type: 'binary', binaryData: data };
+    this.emit('message', message);
+  }
+
+  /** @internal ProtocolHandler */
+  onFrame(received: ReceivedFrame): void {
+    if (!this.connected) return;
+    const frame = new WebSocketFrame(this.maskBytes, this.frameHeader, this.config);
+    frame.fin = received.fin;
+    frame.rsv1 = received.rsv1;
+    frame.rsv2 = received.rsv2;
+    frame.rsv3 = received.rsv3;
+    frame.mask = received.masked;
+    frame.opcode = received.opcode;
+    frame.length = received.payload.length;
+    if (received.opcode === Opcode.CLOSE && received.payload.length >= 2) {
+      frame.closeStatus = received.payload.readUInt16BE(0);
+      frame.binaryPayload = received.payload.subarray(2);
+    } else {
+      frame.binaryPayload = received.payload;
+    }
+    frame.parseState = 6;
+    this.emit('frame', frame);
+  }
+
+  /** @internal ProtocolHandler */
+  onPing(payload: Buffer): void {
+    if (!this.connected) return;
+    if (this._pingListenerCount > 0) {
+      let cancelled = false;
+      const cancel = (): void => {
+        cancelled = true;
+      };
+      this.emit('ping', cancel, payload);
+      if (cancelled) return;
+    }
+    // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response".
+    this.pong(payload);
+  }
+
+  /** @internal ProtocolHandler */
+  onPong(payload: Buffer): void {
+    if (!this.connected) return;
+    this.emit('pong', payload);
+  }
+
+  /** @internal ProtocolHandler: the peer's close frame. */
+  onClose(close: ReceivedClose): void {
+    if (this.state !== 'open') return;
+    this._debug('Received close frame');
+    this.state = 'peer_requested_close';
+    this.closeReasonCode = close.code;
+    this.closeDescription = close.reason ?? CLOSE_DESCRIPTIONS[close.code];
+    // RFC 6455 §5.5.1: answer with a Close; a malformed one is answered with 1002 (§7.4.1).
+    const reply = close.isValid ? CLOSE_REASONS.CLOSE_REASON_NORMAL : CLOSE_REASONS.CLOSE_REASON_PROTOCOL_ERROR;
+    this.sendCloseFrame(reply);
+    this.connected = false;
+  }
+
+  /** @internal ProtocolHandler: a protocol violation or limit breach. */
+  onError(error: WebSocketError): void {
+    this._debug('Protocol error: %s', error.message);
+    this.drop(error.closeCode, error.message);
+  }
+
+  // ---- socket events ----
+
+  handleSocketError(error: SystemError): void {
+    this._debug('handleSocketError: %j', error);
+    if (this.state === 'closed') return;
+    this.closeReasonCode = CLOSE_REASONS.CLOSE_REASON_ABNORMAL;
+    this.closeDescription = `Socket Error: ${error.syscall} ${error.code}`;
+    this.connected = false;
+    this.state = 'closed';
+    this._protocol.discard();
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this.socket.destroy();
+    this._debug.printOutput();
+  }
+
+  handleSocketEnd(): void {
+    this._debug('handleSocketEnd: received socket end. state = %s', this.state);
+    this.receivedEnd = true;
+    if (this.state === 'closed') return;
+    if (this.state !== 'peer_requested_close' && this.state !== 'ending') {
+      this._debug('Peer ended the connection without a close frame');
+      this._output.flush();
+      this.socket.end();
+    }
+  }
+
+  handleSocketClose(hadError: boolean): void {
+    this._debug('handleSocketClose: received socket close');
+    this.socketHadError = hadError;
+    this.connected = false;
+    this.state = 'closed';
+    this._protocol.discard();
+    if (this.closeReasonCode === -1) {
+      this.closeReasonCode = CLOSE_REASONS.CLOSE_REASON_ABNORMAL;
+      this.closeDescription = 'Connection dropped by remote peer.';
+    }
+    this.clearCloseTimer();
+    this.clearKeepaliveTimer();
+    this.clearGracePeriodTimer();
+    this._clearDestroyTimer();
+    if (!this.closeEventEmitted) {
+      this.closeEventEmitted = true;
+      this._debug('emit close');
+      this.emit('close', this.closeReasonCode, this.closeDescription);
+    }
+  }
+
+  handleSocketDrain(): void {
+    this.outputBufferFull = false;
+    this._output.full = false;
+    this.emit('drain');
+  }
+
+  handleSocketPause(): void {
+    this.inputPaused = true;
+    this.emit('pause');
+  }
+
+  handleSocketResume(): void {
+    this.inputPaused = false;
+    this.emit('resume');
+    this._resumeParsing();
+  }
+
+  /** Stops reading: the socket is paused and no further frames are parsed until `resume()`. */
+  pause(): void {
+    this._debug('pause');
+    this.inputPaused = true;
+    this._protocol.pause();
+    this.socket.pause();
+  }
+
+  /** Resumes reading and parses anything received meanwhile. */
+  resume(): void {
+    this._debug('resume');
+    this.inputPaused = false;
+    this.socket.resume();
+    this._resumeParsing();
+  }
+
+  private _resumeParsing(): void {
+    if (!this.connected || this.inputPaused) return;
+    this._output.hold();
+    try {
+      this._protocol.resume();
+    } finally {
+      this._output.release();
+    }
+    if (this._received.length > 0 && !this._processScheduled) {
+      this._processScheduled = true;
+      process.nextTick(processOnTick, this);
+    }
+  }
+
+  // ---- closing ----
+
+  /** Starts the closing handshake (RFC 6455 §7.1.2); `'close'` follows when the socket closes. */
+  close(reasonCode?: number, description?: string): void {
+    if (!this.connected) return;
+    this._debug('close: reasonCode = %d', reasonCode);
+    const code = typeof reasonCode === 'number' ? reasonCode : CLOSE_REASONS.CLOSE_REASON_NORMAL;
+    // RFC 6455 §7.4.1: 1004-1006 and 1015 "MUST NOT be set as a status code in a Close control frame".
+    if (!isValidCloseCode(code)) throw new Error(`Close code ${code} is not valid.`);
+    const text = typeof description === 'string' ? description : CLOSE_DESCRIPTIONS[code];
+    this.closeReasonCode = code;
+    this.closeDescription = text;
+    this.setCloseTimer();
+    this.sendCloseFrame(code, text);
+    this.state = 'ending';
+    this.connected = false;
+    // compat: once close() is called, nothing more is read; 'close' reports our own code.
+    this._protocol.discard();
+  }
+
+  /**
+   * Fails the connection at once: sends a close frame (unless `skipCloseFrame`), emits `'close'`
+   * synchronously and gets rid of the socket.
+   */
+  drop(reasonCode?: number, description?: string, skipCloseFrame?: boolean): void {
+    const code = typeof reasonCode === 'number' ? reasonCode : CLOSE_REASONS.CLOSE_REASON_PROTOCOL_ERROR;
+    const text = typeof description === 'string' ? description : CLOSE_DESCRIPTIONS[code];
+    this._debug('Forcefully dropping connection. skipCloseFrame: %s, code: %d, description: %s', skipCloseFrame, code, text);
+    this._protocol.discard();
+    const sendFrame = skipCloseFrame !== true && (this.state === 'open' || this.state === 'peer_requested_close');
+    if (sendFrame) this.sendCloseFrame(code, text);
+    this.connected = false;
+    this.state = 'closed';
+    this.clearCloseTimer();
+    this.clearKeepaliveTimer();
+    this.clearGracePeriodTimer();
+    if (!this.closeEventEmitted) {
+      this.closeEventEmitted = true;
+      this.closeReasonCode = code;
+      this.closeDescription = text;
+      this._debug('Emitting WebSocketConnection close event');
+      this.emit('close', code, text);
+    }
+    if (sendFrame && !this.socket.destroyed) {
+      // compat fix: WebSocket-Node destroyed the socket right after writing, which can reset the
+      // connection before the peer reads our close frame. Half-close instead, and destroy once the
+      // peer has had closeTimeout to hang up.
+      this._scheduleDestroy();
+    } else {
+      this._debug('Destroying socket');
+      this.socket.destroy();
+    }
+  }
+
+  private _scheduleDestroy(): void {
+    this._clearDestroyTimer();
+    this._destroyTimer = setTimeout(destroySocket, this.closeTimeout, this.socket);
+    this._destroyTimer.unref();
+  }
+
+  private _clearDestroyTimer(): void {
+    if (this._destroyTimer !== null) {
+      clearTimeout(this._destroyTimer);
+      this._destroyTimer = null;
+    }
+  }
+
+  setCloseTimer(): void {
+    this._debug('setCloseTimer');
+    this.clearCloseTimer();
+    this.waitingForCloseResponse = true;
+    this.closeTimer = setTimeout(this._closeTimerHandler, this.closeTimeout);
+  }
+
+  clearCloseTimer(): void {
+    if (this.closeTimer !== null) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = null;
+    }
+  }
+
+  handleCloseTimer(): void {
+    this._debug('handleCloseTimer');
+    this.closeTimer = null;
+    if (this.waitingForCloseResponse) {
+      this.waitingForCloseResponse = false;
+      this.state = 'closed';
+      // compat fix: WebSocket-Node only called socket.end() again, so a silent peer kept the
+      // connection half-open forever and 'close' never fired. Destroying it ends that.
+      this.socket.destroy();
+    }
+  }
+
+  /** Kept for code that calls it: frames are handled by the protocol core as they are parsed. */
+  processFrame(frame: WebSocketFrame): void {
+    this.onFrame({
+      fin: frame.fin,
+      rsv1: frame.rsv1,
+      rsv2: frame.rsv2,
+      rsv3: frame.rsv3,
+      opcode: frame.opcode,
+      masked: frame.mask,
+      maskKey: frame.maskBytes,
+      payload: frame.binaryPayload ?? EMPTY,
+    });
+  }
+
+  // ---- sending ----
+
+  /** Sends a Buffer as binary, anything else with a `toString()` as text. */
+  send(data: Buffer | { toString(): string }, cb?: WriteCallback): void {
+    if (Buffer.isBuffer(data)) {
+      this.sendBytes(data, cb);
+    } else if (typeof data.toString === 'function') {
+      this.sendUTF(data, cb);
+    } else {
+      throw new Error('Data provided must either be a Node Buffer or implement toString()');
+    }
+  }
+
+  /** Sends a text message (`data.toString()` as UTF-8). */
+  sendUTF(data: { toString(): string }, cb?: WriteCallback): void {
+    this._debug('sendUTF');
+    this._protocol.sendMessage(Opcode.TEXT, Buffer.from(data.toString(), 'utf8'), cb);
+    this._afterSend();
+  }
+
+  /** Sends a binary message. */
+  sendBytes(data: Buffer, cb?: WriteCallback): void {
+    this._debug('sendBytes');
+    if (!Buffer.isBuffer(data)) {
+      throw new Error('You must pass a Node Buffer object to WebSocketConnection.prototype.sendBytes()');
+    }
+    this._protocol.sendMessage(Opcode.BINARY, data, cb);
+    this._afterSend();
+  }
+
+  /** Sends a ping; a payload longer than 125 bytes is cut to 125 (RFC 6455 §5.5). */
+  ping(data?: Buffer | { toString(): string }, cb?: WriteCallback): void {
+    this._debug('ping');
+    this._protocol.sendControl(Opcode.PING, controlPayload(data), cb);
+    this._afterSend();
+  }
+
+  /** Sends a pong, normally in answer to a ping (RFC 6455 §5.5.3). */
+  pong(binaryPayload?: Buffer | { toString(): string }, cb?: WriteCallback): void {
+    this._debug('pong');
+    this._protocol.sendControl(Opcode.PONG, controlPayload(binaryPayload), cb);
+    this._afterSend();
+  }
+
+  /** Writes a prepared frame (masked when this is a client); returns false when the socket's buffer is full. */
+  sendFrame(frame: WebSocketFrame, cb?: WriteCallback): boolean {
+    this._debug('sendFrame');
+    frame.mask = this.maskOutgoingPackets;
+    this._output.push(frame.toBuffer());
+    if (cb !== undefined) this._output.pushCallback(cb);
+    this._afterSend();
+    return !this.outputBufferFull;
+  }
+
+  /** Sends a data frame's payload, fragmented per the config. */
+  fragmentAndSend(frame: WebSocketFrame, cb?: WriteCallback): void {
+    this._debug('fragmentAndSend');
+    if (frame.opcode > 0x07) throw new Error('You cannot fragment control frames.');
+    const opcode = frame.opcode === Opcode.TEXT ? Opcode.TEXT : Opcode.BINARY;
+    this._protocol.sendMessage(opcode, frame.binaryPayload ?? EMPTY, cb);
+    this._afterSend();
+  }
+
+  /** Sends our close frame and half-closes the socket (only while open or answering the peer). */
+  sendCloseFrame(reasonCode?: number, description?: string, cb?: WriteCallback): void {
+    if (this.state !== 'open' && this.state !== 'peer_requested_close') return;
+    const code = typeof reasonCode === 'number' ? reasonCode : CLOSE_REASONS.CLOSE_REASON_NORMAL;
+    this._debug('sendCloseFrame state: %s, reasonCode: %d, description: %s', this.state, code, description);
+    this._protocol.sendClose(code, description, cb);
+    this._output.flush();
+    this.socket.end();
+  }
+
+  private _afterSend(): void {
+    if (this._output.wouldBlock()) this.outputBufferFull = true;
+  }
+}
+
+function processOnTick(connection: WebSocketConnection): void {
+  connection.processReceivedData();
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+/** A control frame payload: a Buffer or a string, cut to the 125 bytes RFC 6455 §5.5 allows. */
+function controlPayload(data: Buffer | { toString(): string } | undefined | null): Buffer {
+  if (data === undefined || data === null) return EMPTY;
+  const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.toString(), 'utf8');
+  return buffer.length > 125 ? buffer.subarray(0, 125) : buffer;
+}
+
+export = WebSocketConnection;

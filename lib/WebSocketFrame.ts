@@ -1,0 +1,194 @@
+/**
+ * WebSocketFrame, WebSocket-Node's public frame object: fields, a resumable `addData()` parser over
+ * a buffer list, and `toBuffer()`. Connections do not use it on their hot path (they use codec/);
+ * it serves `'frame'` events, `sendFrame()` and code written against the original class.
+ */
+import { frameHeaderLength, writeFrameHeader } from './codec/frame-writer';
+import { applyMask, randomMaskKeys } from './codec/mask';
+
+/** The buffer-list shape `addData()` reads from (WebSocket-Node's BufferList, or a test double). */
+interface FrameBufferList {
+  readonly length: number;
+  joinInto(target: Buffer, targetStart: number, sourceStart: number, sourceEnd: number): Buffer;
+  advance(bytes: number): unknown;
+  take(bytes: number): Buffer;
+}
+
+/** Config keys a frame reads. */
+interface FrameConfig {
+  maxReceivedFrameSize?: number | undefined;
+}
+
+// compat: WebSocket-Node's parse states, kept as the numbers it exposes through `parseState`.
+const DECODE_HEADER = 1;
+const WAITING_FOR_16_BIT_LENGTH = 2;
+const WAITING_FOR_64_BIT_LENGTH = 3;
+const WAITING_FOR_MASK_KEY = 4;
+const WAITING_FOR_PAYLOAD = 5;
+const COMPLETE = 6;
+
+const EMPTY = Buffer.alloc(0);
+
+/** One WebSocket frame, as WebSocket-Node models it. */
+class WebSocketFrame {
+  /** Scratch for the mask key; shared with the owning connection in WebSocket-Node. */
+  maskBytes: Buffer;
+  /** Scratch for the header bytes. */
+  frameHeader: Buffer;
+  config: FrameConfig;
+  maxReceivedFrameSize: number | undefined;
+  protocolError = false;
+  frameTooLarge = false;
+  invalidCloseFrameLength = false;
+  parseState = DECODE_HEADER;
+  /** The close status of a close frame; -1 when unset. */
+  closeStatus = -1;
+  fin = false;
+  rsv1 = false;
+  rsv2 = false;
+  rsv3 = false;
+  mask = false;
+  opcode = 0;
+  length = 0;
+  binaryPayload: Buffer | undefined;
+  dropReason: string | undefined;
+
+  constructor(maskBytes?: Buffer, frameHeader?: Buffer, config?: FrameConfig) {
+    this.maskBytes = maskBytes ?? Buffer.alloc(4);
+    this.frameHeader = frameHeader ?? Buffer.alloc(10);
+    // compat fix: WebSocket-Node threw a TypeError without a config; an empty one is assumed.
+    this.config = config ?? {};
+    this.maxReceivedFrameSize = this.config.maxReceivedFrameSize;
+  }
+
+  /** Reads from `bufferList`; returns true when the frame is complete or an error was flagged. */
+  addData(bufferList: FrameBufferList): boolean {
+    if (this.parseState === DECODE_HEADER && bufferList.length >= 2) {
+      bufferList.joinInto(this.frameHeader, 0, 0, 2);
+      bufferList.advance(2);
+      const first = this.frameHeader[0]!;
+      const second = this.frameHeader[1]!;
+      this.fin = (first & 0x80) !== 0;
+      this.rsv1 = (first & 0x40) !== 0;
+      this.rsv2 = (first & 0x20) !== 0;
+      this.rsv3 = (first & 0x10) !== 0;
+      this.mask = (second & 0x80) !== 0;
+      this.opcode = first & 0x0f;
+      this.length = second & 0x7f;
+      if (this.opcode >= 0x08) {
+        if (this.length > 125) return this.flagProtocolError('Illegal control frame longer than 125 bytes.');
+        if (!this.fin) return this.flagProtocolError('Control frames must not be fragmented.');
+      }
+      this.parseState =
+        this.length === 126 ? WAITING_FOR_16_BIT_LENGTH : this.length === 127 ? WAITING_FOR_64_BIT_LENGTH : WAITING_FOR_MASK_KEY;
+    }
+    if (this.parseState === WAITING_FOR_16_BIT_LENGTH) {
+      if (bufferList.length >= 2) {
+        bufferList.joinInto(this.frameHeader, 2, 0, 2);
+        bufferList.advance(2);
+        this.length = this.frameHeader.readUInt16BE(2);
+        this.parseState = WAITING_FOR_MASK_KEY;
+      }
+    } else if (this.parseState === WAITING_FOR_64_BIT_LENGTH) {
+      if (bufferList.length >= 8) {
+        bufferList.joinInto(this.frameHeader, 2, 0, 8);
+        bufferList.advance(8);
+        if (this.frameHeader.readUInt32BE(2) !== 0) {
+          return this.flagProtocolError('Unsupported 64-bit length frame received');
+        }
+        this.length = this.frameHeader.readUInt32BE(6);
+        this.parseState = WAITING_FOR_MASK_KEY;
+      }
+    }
+    if (this.parseState === WAITING_FOR_MASK_KEY) {
+      if (!this.mask) {
+        this.parseState = WAITING_FOR_PAYLOAD;
+      } else if (bufferList.length >= 4) {
+        bufferList.joinInto(this.maskBytes, 0, 0, 4);
+        bufferList.advance(4);
+        this.parseState = WAITING_FOR_PAYLOAD;
+      }
+    }
+    if (this.parseState === WAITING_FOR_PAYLOAD) {
+      if (this.maxReceivedFrameSize !== undefined && this.length > this.maxReceivedFrameSize) {
+        this.frameTooLarge = true;
+        this.dropReason = `Frame size of ${this.length} bytes exceeds maximum accepted frame size`;
+        return true;
+      }
+      if (this.length === 0) {
+        this.binaryPayload = EMPTY;
+        this.parseState = COMPLETE;
+        return true;
+      }
+      if (bufferList.length >= this.length) {
+        const payload = bufferList.take(this.length);
+        bufferList.advance(this.length);
+        if (this.mask) applyMask(payload, this.maskBytes, 0, payload.length);
+        this.binaryPayload = payload;
+        if (this.opcode === 0x08) {
+          if (this.length === 1) {
+            // RFC 6455 §5.5.1: a close body is empty or starts with a 2-byte code.
+            this.binaryPayload = EMPTY;
+            this.invalidCloseFrameLength = true;
+          } else {
+            this.closeStatus = payload.readUInt16BE(0);
+            this.binaryPayload = payload.subarray(2);
+          }
+        }
+        this.parseState = COMPLETE;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Skips this frame's payload in `bufferList` (WebSocket-Node's legacy helper). */
+  throwAwayPayload(bufferList: FrameBufferList): boolean {
+    if (bufferList.length >= this.length) {
+      bufferList.advance(this.length);
+      this.parseState = COMPLETE;
+      return true;
+    }
+    return false;
+  }
+
+  /** Serialises the frame; `nullMask` uses an all-zero key for deterministic bytes (tests). */
+  toBuffer(nullMask?: boolean): Buffer {
+    let data: Buffer;
+    if (this.opcode === 0x08) {
+      const reason = this.binaryPayload;
+      data = Buffer.allocUnsafe(reason === undefined ? 2 : 2 + reason.length);
+      // compat: an unset closeStatus (-1) throws a RangeError here, as in WebSocket-Node.
+      data.writeUInt16BE(this.closeStatus, 0);
+      if (reason !== undefined) reason.copy(data, 2);
+    } else {
+      data = this.binaryPayload ?? EMPTY;
+    }
+    const headerLength = frameHeaderLength(data.length, this.mask);
+    const output = Buffer.allocUnsafe(headerLength + data.length);
+    let maskKey: Buffer | null = null;
+    if (this.mask) {
+      if (nullMask === true) this.maskBytes.fill(0, 0, 4);
+      else randomMaskKeys.fill(this.maskBytes, 0);
+      maskKey = this.maskBytes;
+    }
+    const fields = { fin: this.fin, rsv1: this.rsv1, rsv2: this.rsv2, rsv3: this.rsv3, opcode: this.opcode };
+    writeFrameHeader(output, 0, fields, data.length, maskKey);
+    data.copy(output, headerLength);
+    if (maskKey !== null) applyMask(output, maskKey, headerLength, output.length);
+    return output;
+  }
+
+  /** A one-line description, as WebSocket-Node prints it. */
+  toString(): string {
+    return `Opcode: ${this.opcode}, fin: ${this.fin}, length: ${this.length}, hasPayload: ${Boolean(this.binaryPayload)}, masked: ${this.mask}`;
+  }
+
+  private flagProtocolError(reason: string): boolean {
+    this.protocolError = true;
+    this.dropReason = reason;
+    return true;
+  }
+}
+
+export = WebSocketFrame;

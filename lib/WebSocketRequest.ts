@@ -1,0 +1,255 @@
+/**
+ * WebSocketRequest: a validated upgrade request waiting for `accept()` or `reject()`, with
+ * WebSocket-Node's properties, validation order, error messages and byte-exact responses.
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Url } from 'node:url';
+import { computeAcceptKey } from './handshake/accept-key';
+import { formatSetCookies, parseCookieHeader, type RequestCookie, type SetCookie } from './handshake/cookies';
+import { findIllegalTokenChar, parseExtensionList, splitHeaderList, stripCrLf, type ExtensionOffer } from './handshake/header-values';
+import { reasonPhrase } from './handshake/http-status';
+import { legacyResourceUrl } from './handshake/legacy-url';
+import { checkUpgradeRequest } from './handshake/upgrade-checks';
+import type { ConnectionConfig, ServerConfig } from './config';
+import WebSocketConnection = require('./WebSocketConnection');
+
+/** An error from `readHandshake()`, carrying the HTTP status and headers of the refusal. */
+interface HandshakeError extends Error {
+  httpCode?: number;
+  headers?: Record<string, string>;
+}
+
+/** One upgrade request; see the module comment. */
+class WebSocketRequest extends EventEmitter {
+  socket: Socket;
+  httpRequest: IncomingMessage;
+  serverConfig: ServerConfig;
+  resource: string;
+  resourceURL!: Url;
+  remoteAddress: string | undefined;
+  remoteAddresses: Array<string | undefined>;
+  host: string | undefined;
+  key: string | undefined;
+  webSocketVersion: number | undefined;
+  origin: string | undefined;
+  requestedProtocols: string[] | null = [];
+  protocolFullCaseMap: Record<string, string> | null = {};
+  requestedExtensions: ExtensionOffer[] = [];
+  cookies: RequestCookie[] = [];
+  _resolved = false;
+  _socketIsClosing = false;
+  _socketCloseHandler: () => void;
+  /** @internal bytes that arrived with the upgrade request (the 'upgrade' event's `head`) */
+  _head: Buffer | undefined;
+
+  constructor(socket: Socket, httpRequest: IncomingMessage, serverConfig: ServerConfig) {
+    super();
+    this.socket = socket;
+    this.httpRequest = httpRequest;
+    this.serverConfig = serverConfig;
+    this.resource = httpRequest.url ?? '/';
+    this.remoteAddress = socket.remoteAddress;
+    this.remoteAddresses = [this.remoteAddress];
+    this._socketCloseHandler = this._handleSocketCloseBeforeAccept.bind(this);
+    socket.on('end', this._socketCloseHandler);
+    socket.on('close', this._socketCloseHandler);
+    // compat fix: WebSocket-Node left the socket without an 'error' listener until the connection
+    // took over, so a reset in that window (or after reject() on TLS) crashed the process.
+    // The connection replaces this guard (it removes every 'error' listener) once accepted.
+    socket.on('error', this._socketCloseHandler);
+  }
+
+  /** Validates the request headers and fills in the request's properties; throws on a bad request. */
+  readHandshake(): void {
+    const headers = this.httpRequest.headers;
+    this.resourceURL = legacyResourceUrl(this.resource);
+
+    this.host = headers.host;
+    if (!this.host) throw new Error('Client must provide a Host header.');
+
+    this.key = headerString(headers['sec-websocket-key']);
+    if (!this.key) throw new Error('Client must provide a value for Sec-WebSocket-Key.');
+
+    const version = parseInt(headerString(headers['sec-websocket-version']) ?? '', 10);
+    this.webSocketVersion = version;
+    if (!version || isNaN(version)) throw new Error('Client must provide a value for Sec-WebSocket-Version.');
+    if (version !== 8 && version !== 13) {
+      // compat: the missing space before "Only" is WebSocket-Node 1.0.35's text.
+      const error: HandshakeError = new Error(
+        `Unsupported websocket client version: ${version}Only versions 8 and 13 are supported.`,
+      );
+      // RFC 6455 §4.4: answer an unsupported version with the versions we do support.
+      error.httpCode = 426;
+      error.headers = { 'Sec-WebSocket-Version': '13' };
+      throw error;
+    }
+    const refusal = checkUpgradeRequest(this.httpRequest, this.key);
+    if (refusal !== null) {
+      const error: HandshakeError = new Error(refusal.message);
+      error.httpCode = refusal.httpCode;
+      if (refusal.headers !== undefined) error.headers = refusal.headers;
+      throw error;
+    }
+    this.origin = version === 13 ? headerString(headers.origin) : headerString(headers['sec-websocket-origin']);
+
+    const protocols = headerString(headers['sec-websocket-protocol']);
+    this.protocolFullCaseMap = {};
+    this.requestedProtocols = [];
+    if (protocols) {
+      for (const protocol of splitHeaderList(protocols)) {
+        const lower = protocol.toLocaleLowerCase();
+        this.requestedProtocols.push(lower);
+        this.protocolFullCaseMap[lower] = protocol;
+      }
+    }
+
+    const forwardedFor = headerString(headers['x-forwarded-for']);
+    if (!this.serverConfig.ignoreXForwardedFor && forwardedFor) {
+      // compat: the left-most (client-supplied) address wins; see docs/security.md.
+      const addresses: Array<string | undefined> = splitHeaderList(forwardedFor);
+      addresses.push(this.remoteAddress);
+      this.remoteAddresses = addresses;
+      this.remoteAddress = addresses[0];
+    }
+
+    this.requestedExtensions = this.serverConfig.parseExtensions
+      ? this.parseExtensions(headerString(headers['sec-websocket-extensions']))
+      : [];
+    this.cookies = this.serverConfig.parseCookies ? this.parseCookies(headers.cookie) : [];
+  }
+
+  /** WebSocket-Node's Sec-WebSocket-Extensions parser (see handshake/header-values). */
+  parseExtensions(extensionsString: string | undefined): ExtensionOffer[] {
+    return parseExtensionList(extensionsString);
+  }
+
+  /** WebSocket-Node's Cookie header parser (see handshake/cookies). */
+  parseCookies(cookieString: unknown): RequestCookie[] {
+    return parseCookieHeader(cookieString);
+  }
+
+  /**
+   * Accepts the request: writes the 101 response and returns the new connection. Validation
+   * failures reject the request with 500 and then throw, as WebSocket-Node does.
+   */
+  accept(acceptedProtocol?: string | null, allowedOrigin?: string | null, cookies?: SetCookie[]): WebSocketConnection {
+    this._verifyResolution();
+    let protocolFullCase: string | null | undefined = acceptedProtocol;
+    if (acceptedProtocol) {
+      protocolFullCase = this.protocolFullCaseMap?.[acceptedProtocol.toLocaleLowerCase()] ?? acceptedProtocol;
+    }
+    this.protocolFullCaseMap = null;
+
+    let response =
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+      'Upgrade: websocket\r\n' +
+      'Connection: Upgrade\r\n' +
+      `Sec-WebSocket-Accept: ${computeAcceptKey(this.key ?? '')}\r\n`;
+
+    if (protocolFullCase) {
+      const bad = findIllegalTokenChar(protocolFullCase);
+      if (bad !== null) {
+        this.reject(500);
+        // compat fix: WebSocket-Node always printed "\u0000" here instead of the character.
+        throw new Error(`Illegal character "${bad}" in subprotocol.`);
+      }
+      // compat fix: WebSocket-Node compared the argument case-sensitively with the lower-cased list.
+      if (this.requestedProtocols === null || !this.requestedProtocols.includes(protocolFullCase.toLocaleLowerCase())) {
+        this.reject(500);
+        throw new Error('Specified protocol was not requested by the client.');
+      }
+      response += `Sec-WebSocket-Protocol: ${stripCrLf(protocolFullCase)}\r\n`;
+    }
+    this.requestedProtocols = null;
+
+    if (allowedOrigin) {
+      const origin = stripCrLf(allowedOrigin);
+      if (this.webSocketVersion === 13) response += `Origin: ${origin}\r\n`;
+      else if (this.webSocketVersion === 8) response += `Sec-WebSocket-Origin: ${origin}\r\n`;
+    }
+
+    if (cookies) {
+      try {
+        response += formatSetCookies(cookies);
+      } catch (error) {
+        this.reject(500);
+        throw error;
+      }
+    }
+
+    this._resolved = true;
+    this.emit('requestResolved', this);
+    response += '\r\n';
+
+    const connection = new WebSocketConnection(this.socket, [], acceptedProtocol, false, this.serverConfig as ConnectionConfig);
+    connection.webSocketVersion = this.webSocketVersion;
+    connection.remoteAddress = this.remoteAddress;
+    connection.remoteAddresses = this.remoteAddresses as string[];
+
+    if (this._socketIsClosing || this.socket.destroyed) {
+      process.nextTick(dropLostConnection, connection);
+    } else {
+      const head = this._head;
+      this.socket.write(response, 'ascii', (error?: Error | null) => {
+        if (error) {
+          dropLostConnection(connection);
+          return;
+        }
+        this._removeSocketCloseListeners();
+        connection._addSocketEventListeners();
+        // compat fix: WebSocket-Node dropped the bytes that arrived with the upgrade request.
+        if (head !== undefined && head.length > 0) connection.handleSocketData(head);
+      });
+    }
+    this._head = undefined;
+    this.emit('requestAccepted', connection);
+    return connection;
+  }
+
+  /** Refuses the request with an HTTP status (403 when not a number), an optional reason and headers. */
+  reject(status?: number, reason?: string, extraHeaders?: Record<string, unknown>): void {
+    this._verifyResolution();
+    this._resolved = true;
+    this.emit('requestResolved', this);
+    const code = typeof status === 'number' ? status : 403;
+    let response = `HTTP/1.1 ${code} ${reasonPhrase(code)}\r\nConnection: close\r\n`;
+    if (reason) response += `X-WebSocket-Reject-Reason: ${stripCrLf(String(reason))}\r\n`;
+    if (extraHeaders) {
+      for (const key of Object.keys(extraHeaders)) {
+        response += `${stripCrLf(key)}: ${stripCrLf(String(extraHeaders[key]))}\r\n`;
+      }
+    }
+    response += '\r\n';
+    this._head = undefined;
+    this.socket.end(response, 'ascii');
+    this.emit('requestRejected', this);
+  }
+
+  _handleSocketCloseBeforeAccept(): void {
+    this._socketIsClosing = true;
+    this._removeSocketCloseListeners();
+  }
+
+  _removeSocketCloseListeners(): void {
+    this.socket.removeListener('end', this._socketCloseHandler);
+    this.socket.removeListener('close', this._socketCloseHandler);
+  }
+
+  _verifyResolution(): void {
+    if (this._resolved) throw new Error('WebSocketRequest may only be accepted or rejected one time.');
+  }
+}
+
+/** A single header value (Node gives arrays only for a few header names). */
+function headerString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The client left before the 101 was written: the connection closes with 1006, as WebSocket-Node does. */
+function dropLostConnection(connection: WebSocketConnection): void {
+  connection.drop(1006, 'TCP connection lost before handshake completed.', true);
+}
+
+export = WebSocketRequest;

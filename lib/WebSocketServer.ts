@@ -1,0 +1,161 @@
+/**
+ * WebSocketServer: mounts on http(s) servers' `'upgrade'` events and turns each upgrade into a
+ * WebSocketRequest, dispatched to `'request'`, auto-accepted, or refused with 404, as in WebSocket-Node.
+ */
+import { EventEmitter } from 'node:events';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+import type { Socket } from 'node:net';
+import { serverDefaults, type IServerConfig, type ServerConfig } from './config';
+import type { WriteCallback } from './protocol/output-sink';
+import WebSocketRequest = require('./WebSocketRequest');
+import type WebSocketConnection = require('./WebSocketConnection');
+
+/** Error thrown by `readHandshake()`, with the status of the refusal. */
+interface HandshakeError extends Error {
+  httpCode?: number;
+  headers?: Record<string, string>;
+}
+
+/** Bound handlers, kept so they can be removed again (WebSocket-Node's `_handlers`). */
+interface ServerHandlers {
+  upgrade: (request: http.IncomingMessage, socket: Socket, head: Buffer) => void;
+  requestAccepted: (connection: WebSocketConnection) => void;
+  requestResolved: (request: WebSocketRequest) => void;
+}
+
+/** A WebSocket server; see the module comment. */
+class WebSocketServer extends EventEmitter {
+  config: ServerConfig | undefined;
+  connections: WebSocketConnection[] = [];
+  pendingRequests: WebSocketRequest[] = [];
+  _handlers: ServerHandlers;
+
+  constructor(config?: IServerConfig) {
+    super();
+    this._handlers = {
+      upgrade: this.handleUpgrade.bind(this),
+      requestAccepted: this.handleRequestAccepted.bind(this),
+      requestResolved: this.handleRequestResolved.bind(this),
+    };
+    if (config) this.mount(config);
+  }
+
+  /** Applies the config (defaults first, then every key given) and listens on each http server. */
+  mount(config: IServerConfig): void {
+    const merged: Record<string, unknown> = serverDefaults();
+    // compat: every enumerable key is copied, unknown ones included.
+    for (const key of Object.keys(config)) merged[key] = (config as unknown as Record<string, unknown>)[key];
+    const httpServer = merged['httpServer'] as ServerConfig['httpServer'] | http.Server | https.Server | null | undefined;
+    if (!httpServer) throw new Error('You must specify an httpServer on which to mount the WebSocket server.');
+    merged['httpServer'] = Array.isArray(httpServer) ? httpServer : [httpServer];
+    this.config = merged as ServerConfig;
+    for (const server of this.config.httpServer) server.on('upgrade', this._handlers.upgrade);
+  }
+
+  /** Stops listening for upgrades; existing connections stay open. */
+  unmount(): void {
+    const config = this.config as ServerConfig;
+    for (const server of config.httpServer) server.removeListener('upgrade', this._handlers.upgrade);
+  }
+
+  /** Closes every connection (1000) and refuses every pending request with 503. */
+  closeAllConnections(): void {
+    for (const connection of this.connections.slice()) connection.close();
+    for (const request of this.pendingRequests.slice()) {
+      process.nextTick(() => {
+        // compat fix: WebSocket-Node threw (uncaught) when the request had been resolved meanwhile.
+        if (!request._resolved) request.reject(503);
+      });
+    }
+  }
+
+  /** Sends to every connection: a Buffer as binary, anything else as text. */
+  broadcast(data: Buffer | { toString(): string }): void {
+    if (Buffer.isBuffer(data)) {
+      this.broadcastBytes(data);
+    } else if (typeof data.toString === 'function') {
+      this.broadcastUTF(data);
+    }
+  }
+
+  /** Sends a text message to every connection. */
+  broadcastUTF(utfData: { toString(): string }, cb?: WriteCallback): void {
+    for (const connection of this.connections) connection.sendUTF(utfData, cb);
+  }
+
+  /** Sends a binary message to every connection. */
+  broadcastBytes(data: Buffer, cb?: WriteCallback): void {
+    for (const connection of this.connections) connection.sendBytes(data, cb);
+  }
+
+  /** Unmounts and closes everything. */
+  shutDown(): void {
+    this.unmount();
+    this.closeAllConnections();
+  }
+
+  /** The `'upgrade'` handler. compat fix: `head` (bytes sent with the request) is kept, not lost. */
+  handleUpgrade(request: http.IncomingMessage, socket: Socket, head?: Buffer): void {
+    const config = this.config as ServerConfig;
+    const wsRequest = new WebSocketRequest(socket, request, config);
+    if (head !== undefined && head.length > 0) wsRequest._head = Buffer.from(head);
+    try {
+      wsRequest.readHandshake();
+    } catch (caught) {
+      const error = caught as HandshakeError;
+      wsRequest.reject(error.httpCode ?? 400, error.message, error.headers);
+      this.emit('upgradeError', error);
+      return;
+    }
+    this.pendingRequests.push(wsRequest);
+    wsRequest.once('requestAccepted', this._handlers.requestAccepted);
+    wsRequest.once('requestResolved', this._handlers.requestResolved);
+    socket.once('close', () => {
+      this._handlers.requestResolved(wsRequest);
+    });
+
+    try {
+      if (!config.autoAcceptConnections && this.listenerCount('request') > 0) {
+        this.emit('request', wsRequest);
+      } else if (config.autoAcceptConnections) {
+        wsRequest.accept(wsRequest.requestedProtocols?.[0], wsRequest.origin);
+      } else {
+        wsRequest.reject(404, 'No handler is configured to accept the connection.');
+      }
+    } catch (caught) {
+      // compat fix: WebSocket-Node let this escape the 'upgrade' event and crash the process, e.g.
+      // when accept() refused a malformed Sec-WebSocket-Protocol under autoAcceptConnections.
+      this.handleRequestError(wsRequest, caught);
+    }
+  }
+
+  /** A `'request'` handler or auto-accept threw: refuse the request if still open and report. */
+  private handleRequestError(request: WebSocketRequest, caught: unknown): void {
+    const error = caught instanceof Error ? caught : new Error(String(caught));
+    if (!request._resolved) request.reject(500);
+    if (this.listenerCount('upgradeError') > 0) this.emit('upgradeError', error);
+    else process.emitWarning(error);
+  }
+
+  handleRequestAccepted(connection: WebSocketConnection): void {
+    connection.once('close', (closeReason: number, description: string) => {
+      this.handleConnectionClose(connection, closeReason, description);
+    });
+    this.connections.push(connection);
+    this.emit('connect', connection);
+  }
+
+  handleConnectionClose(connection: WebSocketConnection, closeReason: number, description: string): void {
+    const index = this.connections.indexOf(connection);
+    if (index !== -1) this.connections.splice(index, 1);
+    this.emit('close', connection, closeReason, description);
+  }
+
+  handleRequestResolved(request: WebSocketRequest): void {
+    const index = this.pendingRequests.indexOf(request);
+    if (index !== -1) this.pendingRequests.splice(index, 1);
+  }
+}
+
+export = WebSocketServer;

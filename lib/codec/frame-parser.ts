@@ -1,0 +1,241 @@
+/**
+ * Streaming frame parser (RFC 6455 §5.2). Chunks go in as they arrive; each frame comes out as a
+ * header event, its unmasked payload in one or more pieces (zero-copy views of the chunks), and an
+ * end event. Streaming the payload lets text fail fast on bad UTF-8 before a frame is complete, and a
+ * frame contained in one chunk costs no copy at all.
+ */
+import { isControlOpcode, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD_LENGTH } from './constants';
+import { protocolError, tooBigError } from './errors';
+import { applyMask } from './mask';
+
+/** The header of the frame being parsed. Reused between frames: read it inside the handler calls. */
+export interface ParsedFrameHeader {
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  opcode: number;
+  masked: boolean;
+  /** Payload length announced by the header. */
+  length: number;
+  /** The masking key (valid when `masked`). */
+  readonly maskKey: Buffer;
+}
+
+/** Receives the parts of each frame, in wire order. Any method may throw a WebSocketError. */
+export interface FrameHandler {
+  /** A complete header (with mask key) has been read; payload pieces follow. */
+  onFrameHeader(header: ParsedFrameHeader): void;
+  /** An unmasked piece of payload; a view valid only during the call unless the handler keeps it. */
+  onFramePayload(piece: Buffer, header: ParsedFrameHeader): void;
+  /** The frame's payload is complete. */
+  onFrameEnd(header: ParsedFrameHeader): void;
+}
+
+/** Which frames must carry a mask: a server requires it, a client forbids it (RFC 6455 §5.1). */
+export type MaskPolicy = 'require' | 'forbid' | 'any';
+
+/** Limits and negotiated state the parser enforces. */
+export interface FrameParserOptions {
+  /** Largest payload accepted for one frame; larger ones fail with 1009. */
+  maxFrameSize: number;
+  /** RFC 6455 §5.1 masking direction rule. */
+  maskPolicy: MaskPolicy;
+  /** Whether RSV1 may be set (an extension such as permessage-deflate gave it a meaning). */
+  allowRsv1: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Parses frames out of a stream of chunks; see the module comment. */
+export class FrameParser {
+  readonly header: ParsedFrameHeader = {
+    fin: false,
+    rsv1: false,
+    rsv2: false,
+    rsv3: false,
+    opcode: 0,
+    masked: false,
+    length: 0,
+    maskKey: Buffer.alloc(4),
+  };
+  options: FrameParserOptions;
+
+  private readonly handler: FrameHandler;
+  /** Header bytes gathered while a header spans chunks. */
+  private readonly headerBytes = Buffer.alloc(14);
+  private headerFill = 0;
+  /** True between a header and the end of its payload. */
+  private inPayload = false;
+  private remaining = 0;
+  private keyOffset = 0;
+  /** Set by `stop()`; the rest of the current chunk is kept for `resume()`. */
+  private stopped = false;
+  private leftover: Buffer | null = null;
+
+  constructor(handler: FrameHandler, options: FrameParserOptions) {
+    this.handler = handler;
+    this.options = options;
+  }
+
+  /** Whether parsing is stopped (see `stop`). */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Whether bytes are kept back, unparsed, because parsing was stopped. */
+  get hasLeftover(): boolean {
+    return this.leftover !== null;
+  }
+
+  /** Stops after the current frame event; later bytes are kept until `resume()`. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Continues with the bytes kept back by `stop()`. */
+  resume(): void {
+    this.stopped = false;
+    const rest = this.leftover;
+    this.leftover = null;
+    if (rest !== null) this.push(rest);
+  }
+
+  /** Drops any kept-back bytes and partial frame, e.g. once the connection has failed. */
+  reset(): void {
+    this.leftover = null;
+    this.headerFill = 0;
+    this.inPayload = false;
+    this.remaining = 0;
+  }
+
+  /** Parses as much of `chunk` as possible, calling the handler for each frame part. */
+  push(chunk: Buffer): void {
+    if (this.stopped) {
+      this.leftover = this.leftover === null ? chunk : Buffer.concat([this.leftover, chunk]);
+      return;
+    }
+    const end = chunk.length;
+    let pos = 0;
+    while (pos < end) {
+      if (this.inPayload) {
+        pos = this.readPayload(chunk, pos, end);
+      } else {
+        pos = this.readHeader(chunk, pos, end);
+      }
+      if (this.stopped && pos < end) {
+        this.leftover = chunk.subarray(pos);
+        return;
+      }
+    }
+  }
+
+  private readHeader(chunk: Buffer, pos: number, end: number): number {
+    if (this.headerFill === 0 && end - pos >= 2) {
+      const size = headerSize(chunk[pos + 1]!);
+      if (end - pos >= size) {
+        // Fast path: the whole header is in this chunk.
+        this.decodeHeader(chunk, pos);
+        this.beginPayload();
+        return pos + size;
+      }
+    }
+    // Slow path: gather a header that spans chunks into the scratch buffer.
+    let size = this.headerFill >= 2 ? headerSize(this.headerBytes[1]!) : 2;
+    while (pos < end) {
+      const take = Math.min(size - this.headerFill, end - pos);
+      chunk.copy(this.headerBytes, this.headerFill, pos, pos + take);
+      this.headerFill += take;
+      pos += take;
+      if (this.headerFill < size) break;
+      if (size === 2) {
+        size = headerSize(this.headerBytes[1]!);
+        if (size > 2) continue;
+      }
+      this.headerFill = 0;
+      this.decodeHeader(this.headerBytes, 0);
+      this.beginPayload();
+      break;
+    }
+    return pos;
+  }
+
+  private decodeHeader(bytes: Buffer, at: number): void {
+    const h = this.header;
+    const first = bytes[at]!;
+    const second = bytes[at + 1]!;
+    h.fin = (first & 0x80) !== 0;
+    h.rsv1 = (first & 0x40) !== 0;
+    h.rsv2 = (first & 0x20) !== 0;
+    h.rsv3 = (first & 0x10) !== 0;
+    h.opcode = first & 0x0f;
+    h.masked = (second & 0x80) !== 0;
+    let length = second & 0x7f;
+    let offset = at + 2;
+    // compat: the control-frame checks come first, with WebSocket-Node's drop reasons.
+    if (isControlOpcode(h.opcode)) {
+      // RFC 6455 §5.5: "Control frames themselves MUST NOT be fragmented."
+      if (!h.fin) throw protocolError('Control frames must not be fragmented.');
+      // RFC 6455 §5.5: control frames "MUST have a payload length of 125 bytes or less".
+      if (length > MAX_CONTROL_PAYLOAD) throw protocolError('Illegal control frame longer than 125 bytes.');
+    }
+    if (length === 126) {
+      length = bytes.readUInt16BE(offset);
+      offset += 2;
+    } else if (length === 127) {
+      const high = bytes.readUInt32BE(offset);
+      // RFC 6455 §5.2: "the most significant bit MUST be 0".
+      if (high >= 0x80000000) throw protocolError('Unsupported 64-bit length frame received');
+      length = high * 0x100000000 + bytes.readUInt32BE(offset + 4);
+      offset += 8;
+      if (length > MAX_PAYLOAD_LENGTH) {
+        throw tooBigError(`Frame size of ${length} bytes exceeds maximum accepted frame size`);
+      }
+    }
+    h.length = length;
+    if (h.masked) bytes.copy(h.maskKey, 0, offset, offset + 4);
+    // RFC 6455 §5.2: a nonzero RSV bit without a negotiated meaning "MUST _Fail the WebSocket Connection_".
+    if (h.rsv2 || h.rsv3 || (h.rsv1 && !this.options.allowRsv1)) {
+      throw protocolError('Unsupported usage of rsv bits without negotiated extension.');
+    }
+    const policy = this.options.maskPolicy;
+    // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame that is not masked."
+    if (policy === 'require' && !h.masked) throw protocolError('Received an unmasked frame from the client.');
+    // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
+    if (policy === 'forbid' && h.masked) throw protocolError('Received a masked frame from the server.');
+    if (length > this.options.maxFrameSize) {
+      throw tooBigError(`Frame size of ${length} bytes exceeds maximum accepted frame size`);
+    }
+  }
+
+  private beginPayload(): void {
+    const h = this.header;
+    this.handler.onFrameHeader(h);
+    if (h.length === 0) {
+      this.handler.onFramePayload(EMPTY, h);
+      this.handler.onFrameEnd(h);
+      return;
+    }
+    this.inPayload = true;
+    this.remaining = h.length;
+    this.keyOffset = 0;
+  }
+
+  private readPayload(chunk: Buffer, pos: number, end: number): number {
+    const h = this.header;
+    const take = Math.min(this.remaining, end - pos);
+    const piece = take === end - pos && pos === 0 ? chunk : chunk.subarray(pos, pos + take);
+    if (h.masked) this.keyOffset = applyMask(piece, h.maskKey, 0, take, this.keyOffset);
+    this.remaining -= take;
+    if (this.remaining === 0) this.inPayload = false;
+    this.handler.onFramePayload(piece, h);
+    if (this.remaining === 0) this.handler.onFrameEnd(h);
+    return pos + take;
+  }
+}
+
+/** Full header size from its second byte: 2, plus the extended length, plus the mask key. */
+function headerSize(second: number): number {
+  const len = second & 0x7f;
+  return 2 + (len === 126 ? 2 : len === 127 ? 8 : 0) + ((second & 0x80) !== 0 ? 4 : 0);
+}

@@ -1,0 +1,108 @@
+/** Frame serialisation (RFC 6455 §5.2): headers for every length form, masked or not. */
+import { applyMask, type MaskKeySource } from './mask';
+
+/** Header size for a payload of `length` bytes (2, +2 or +8 for the extended length, +4 for a mask key). */
+export function frameHeaderLength(length: number, masked: boolean): number {
+  return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/** The fields of a frame header as written on the wire. */
+export interface FrameHeaderFields {
+  readonly fin: boolean;
+  readonly rsv1: boolean;
+  readonly rsv2?: boolean;
+  readonly rsv3?: boolean;
+  readonly opcode: number;
+}
+
+/**
+ * Writes a header at `target[offset]`; with `maskKey` the 4 key bytes follow the length.
+ * Returns the offset just after the header.
+ */
+export function writeFrameHeader(
+  target: Uint8Array,
+  offset: number,
+  fields: FrameHeaderFields,
+  length: number,
+  maskKey: Uint8Array | null,
+): number {
+  let first = fields.opcode & 0x0f;
+  if (fields.fin) first |= 0x80;
+  if (fields.rsv1) first |= 0x40;
+  if (fields.rsv2 === true) first |= 0x20;
+  if (fields.rsv3 === true) first |= 0x10;
+  target[offset++] = first;
+  const maskBit = maskKey === null ? 0 : 0x80;
+  if (length < 126) {
+    target[offset++] = maskBit | length;
+  } else if (length < 0x10000) {
+    target[offset++] = maskBit | 126;
+    target[offset++] = length >>> 8;
+    target[offset++] = length & 0xff;
+  } else {
+    target[offset++] = maskBit | 127;
+    // RFC 6455 §5.2: 64-bit length, most significant bit 0; lengths stay below 2^53.
+    const high = Math.floor(length / 0x100000000);
+    const low = length >>> 0;
+    target[offset++] = (high >>> 24) & 0xff;
+    target[offset++] = (high >>> 16) & 0xff;
+    target[offset++] = (high >>> 8) & 0xff;
+    target[offset++] = high & 0xff;
+    target[offset++] = low >>> 24;
+    target[offset++] = (low >>> 16) & 0xff;
+    target[offset++] = (low >>> 8) & 0xff;
+    target[offset++] = low & 0xff;
+  }
+  if (maskKey !== null) {
+    target[offset++] = maskKey[0]!;
+    target[offset++] = maskKey[1]!;
+    target[offset++] = maskKey[2]!;
+    target[offset++] = maskKey[3]!;
+  }
+  return offset;
+}
+
+/** Receives the encoded pieces of a frame, in order. */
+export interface ChunkSink {
+  /** Takes one chunk of output; it must not be modified afterwards. */
+  push(chunk: Buffer): void;
+}
+
+/** Unmasked payloads up to this size are copied next to their header: one chunk is cheaper to write. */
+const COPY_THRESHOLD = 4096;
+
+/**
+ * Encodes one frame into `sink`. Masked frames (client side, RFC 6455 §5.3) are copied and masked,
+ * never touching the caller's payload; large unmasked payloads are passed on without a copy.
+ */
+export function encodeFrame(
+  sink: ChunkSink,
+  fields: FrameHeaderFields,
+  payload: Uint8Array,
+  maskKeys: MaskKeySource | null,
+): void {
+  const length = payload.length;
+  if (maskKeys !== null) {
+    const headerLength = frameHeaderLength(length, true);
+    const frame = Buffer.allocUnsafe(headerLength + length);
+    const keyOffset = headerLength - 4;
+    maskKeys.fill(frame, keyOffset);
+    writeFrameHeader(frame, 0, fields, length, frame.subarray(keyOffset, headerLength));
+    frame.set(payload, headerLength);
+    applyMask(frame, frame.subarray(keyOffset, headerLength), headerLength, frame.length);
+    sink.push(frame);
+    return;
+  }
+  const headerLength = frameHeaderLength(length, false);
+  if (length <= COPY_THRESHOLD) {
+    const frame = Buffer.allocUnsafe(headerLength + length);
+    writeFrameHeader(frame, 0, fields, length, null);
+    frame.set(payload, headerLength);
+    sink.push(frame);
+    return;
+  }
+  const header = Buffer.allocUnsafe(headerLength);
+  writeFrameHeader(header, 0, fields, length, null);
+  sink.push(header);
+  sink.push(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+}

@@ -1,0 +1,42 @@
+/** What the protocol core reports to the layer above; plain method calls, no event objects on the hot path. */
+import type { WebSocketError } from '../codec/errors';
+
+/** A received frame, whole, as reported when messages are not assembled (`assembleFragments: false`). */
+export interface ReceivedFrame {
+  readonly fin: boolean;
+  readonly rsv1: boolean;
+  readonly rsv2: boolean;
+  readonly rsv3: boolean;
+  readonly opcode: number;
+  readonly masked: boolean;
+  readonly maskKey: Buffer;
+  readonly payload: Buffer;
+}
+
+/** A close frame from the peer (RFC 6455 §5.5.1), already checked. */
+export interface ReceivedClose {
+  /** The status code; 1005 when the body was empty (RFC 6455 §7.1.5). */
+  readonly code: number;
+  /** The reason decoded as UTF-8, or undefined when there was none. */
+  readonly reason: string | undefined;
+  /** False for a 1-byte body or a code that may not be sent (RFC 6455 §7.4): answer with 1002. */
+  readonly isValid: boolean;
+  /** False when the body was empty. */
+  readonly hasCode: boolean;
+}
+
+/** Receives the core's events. Called synchronously from `receive()`. */
+export interface ProtocolHandler {
+  /** A complete message: a string for text, a Buffer for binary. */
+  onMessage(data: string | Buffer): void;
+  /** Every frame, when messages are not assembled. */
+  onFrame(frame: ReceivedFrame): void;
+  /** A ping arrived; answering is the handler's choice (WebSocket-Node lets listeners cancel it). */
+  onPing(payload: Buffer): void;
+  /** A pong arrived. */
+  onPong(payload: Buffer): void;
+  /** The peer started or answered the closing handshake; nothing after it is parsed. */
+  onClose(close: ReceivedClose): void;
+  /** The peer broke a rule; the connection must be failed with `error.closeCode` (RFC 6455 §7.1.7). */
+  onError(error: WebSocketError): void;
+}
