@@ -1,8 +1,209 @@
-/** Placeholder until the client side lands: constructing it throws a clear error. */
-class WebSocketClient {
-  constructor() {
-    throw new Error('WebSocketClient is not implemented yet in this version of the package.');
+/**
+ * WebSocketClient: opens a connection with an HTTP(S) upgrade request and validates the response,
+ * with WebSocket-Node's argument checks, header precedence, events and error messages.
+ */
+import { EventEmitter } from 'node:events';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Url } from 'node:url';
+import { clientDefaults, type ConnectionConfig, type IClientConfig } from './config';
+import { generateKey } from './handshake/accept-key';
+import { parseClientUrl } from './handshake/client-url';
+import { checkServerResponse } from './handshake/client-response';
+import { findIllegalTokenChar } from './handshake/header-values';
+import WebSocketConnection = require('./WebSocketConnection');
+
+/** The merged client config (`client.config`). */
+type ClientConfig = ConnectionConfig & { webSocketVersion: number; tlsOptions: https.RequestOptions };
+
+// Request options the TLS options may not override.
+const EXCLUDED_TLS_OPTIONS = new Set(['hostname', 'port', 'method', 'path', 'headers']);
+
+/** A WebSocket client; see the module comment. */
+class WebSocketClient extends EventEmitter {
+  config: ClientConfig;
+  url: Url | undefined;
+  protocols: string[] = [];
+  origin: string | undefined;
+  secure = false;
+  base64nonce: string | undefined;
+  socket: Socket | undefined;
+  response: http.IncomingMessage | undefined;
+  firstDataChunk: Buffer | null | undefined;
+  protocol: string | undefined;
+  _req: http.ClientRequest | null = null;
+
+  constructor(config?: IClientConfig) {
+    super();
+    const merged = clientDefaults() as ClientConfig;
+    if (config) {
+      let tlsOptions: https.RequestOptions = {};
+      if (config.tlsOptions) {
+        tlsOptions = config.tlsOptions;
+        // compat: WebSocket-Node deletes tlsOptions from the caller's config object.
+        delete config.tlsOptions;
+      }
+      Object.assign(merged, config);
+      merged.tlsOptions = Object.assign({}, tlsOptions);
+    }
+    this.config = merged;
+    if (merged.webSocketVersion !== 8 && merged.webSocketVersion !== 13) {
+      throw new Error('Requested webSocketVersion is not supported. Allowed values are 8 and 13.');
+    }
   }
+
+  /** Starts connecting; the outcome is `'connect'` or `'connectFailed'` (or `'httpResponse'`). */
+  connect(
+    requestUrl: string | Url | URL,
+    protocols?: string | string[] | null,
+    origin?: string | null,
+    headers?: http.OutgoingHttpHeaders | null,
+    extraRequestOptions?: http.RequestOptions | null,
+  ): void {
+    let list: string[];
+    if (typeof protocols === 'string') list = protocols.length > 0 ? [protocols] : [];
+    else list = Array.isArray(protocols) ? protocols : [];
+    this.protocols = list;
+    this.origin = origin ?? undefined;
+
+    // A legacy Url object is used as given, as WebSocket-Node does.
+    const target: Url = typeof requestUrl === 'string' || requestUrl instanceof URL ? parseClientUrl(requestUrl) : requestUrl;
+    this.url = target;
+    if (!target.protocol) throw new Error('You must specify a full WebSocket URL, including protocol.');
+    if (!target.host) {
+      throw new Error('You must specify a full WebSocket URL, including hostname. Relative URLs are not supported.');
+    }
+    // compat fix: "https:" was treated as plain http by WebSocket-Node; it is secure, as browsers treat it.
+    this.secure = target.protocol === 'wss:' || target.protocol === 'https:';
+
+    for (const protocol of list) {
+      const bad = findIllegalTokenChar(protocol);
+      if (bad !== null) throw new Error(`Protocol list contains invalid character "${bad}"`);
+    }
+
+    if (!target.port) target.port = this.secure ? '443' : '80';
+    // RFC 6455 §4.1: the nonce is 16 random bytes (compat fix: WebSocket-Node used Math.random).
+    const nonce = generateKey();
+    this.base64nonce = nonce;
+
+    // compat fix: IPv6 literals keep their brackets in the Host header (RFC 7230 §5.4).
+    const hostname = target.hostname ?? '';
+    let hostHeader = hostname.includes(':') ? `[${hostname}]` : hostname;
+    if (target.port !== (this.secure ? '443' : '80')) hostHeader += ':' + target.port;
+
+    const requestHeaders: http.OutgoingHttpHeaders = {};
+    const tlsOptions = this.config.tlsOptions;
+    if (this.secure && Object.prototype.hasOwnProperty.call(tlsOptions, 'headers')) {
+      Object.assign(requestHeaders, tlsOptions.headers);
+    }
+    if (headers) Object.assign(requestHeaders, headers);
+    Object.assign(requestHeaders, {
+      Upgrade: 'websocket',
+      Connection: 'Upgrade',
+      'Sec-WebSocket-Version': this.config.webSocketVersion.toString(10),
+      'Sec-WebSocket-Key': nonce,
+      Host: requestHeaders['Host'] ?? hostHeader,
+    });
+    if (list.length > 0) requestHeaders['Sec-WebSocket-Protocol'] = list.join(', ');
+    if (this.origin) {
+      if (this.config.webSocketVersion === 13) requestHeaders['Origin'] = this.origin;
+      else requestHeaders['Sec-WebSocket-Origin'] = this.origin;
+    }
+
+    let pathAndQuery: string;
+    if (target.pathname) pathAndQuery = target.path ?? target.pathname;
+    else if (target.path) pathAndQuery = '/' + target.path;
+    else pathAndQuery = '/';
+
+    const requestOptions: https.RequestOptions = { agent: false };
+    if (extraRequestOptions) Object.assign(requestOptions, extraRequestOptions);
+    Object.assign(requestOptions, {
+      hostname: hostname,
+      port: target.port,
+      method: 'GET',
+      path: pathAndQuery,
+      headers: requestHeaders,
+    });
+    if (this.secure) {
+      for (const key of Object.keys(tlsOptions)) {
+        if (!EXCLUDED_TLS_OPTIONS.has(key)) {
+          (requestOptions as Record<string, unknown>)[key] = (tlsOptions as Record<string, unknown>)[key];
+        }
+      }
+    }
+
+    const request = (this.secure ? https : http).request(requestOptions);
+    this._req = request;
+    const onError = (error: Error): void => {
+      this._req = null;
+      this.emit('connectFailed', error);
+    };
+    request.on('error', onError);
+    request.on('upgrade', (response: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      this._req = null;
+      request.removeListener('error', onError);
+      // The socket has no 'error' listener until a connection owns it; a reset must not crash.
+      socket.on('error', ignoreError);
+      this.socket = socket;
+      this.response = response;
+      this.firstDataChunk = head;
+      this.validateHandshake();
+    });
+    request.on('response', (response: http.IncomingMessage) => {
+      this._req = null;
+      if (this.listenerCount('httpResponse') > 0) {
+        this.emit('httpResponse', response, this);
+        response.socket?.end();
+        return;
+      }
+      let dump = '';
+      for (const name of Object.keys(response.headers)) dump += `${name}: ${String(response.headers[name])}\n`;
+      response.resume();
+      this.failHandshake(
+        `Server responded with a non-101 status: ${response.statusCode} ${response.statusMessage}\nResponse Headers Follow:\n${dump}`,
+      );
+    });
+    request.end();
+  }
+
+  /** Checks the 101 response; fails or completes the handshake. */
+  validateHandshake(): void {
+    const check = checkServerResponse(this.response?.headers ?? {}, this.base64nonce ?? '', this.protocols);
+    if (!check.ok) {
+      this.failHandshake(check.message);
+      return;
+    }
+    this.protocol = check.protocol;
+    this.succeedHandshake();
+  }
+
+  /** Ends the socket and emits `'connectFailed'` with an Error. */
+  failHandshake(errorDescription: string): void {
+    if (this.socket && this.socket.writable) this.socket.end();
+    this.emit('connectFailed', new Error(errorDescription));
+  }
+
+  /** Creates the connection, emits `'connect'`, then feeds bytes that came with the 101. */
+  succeedHandshake(): void {
+    const socket = this.socket as Socket;
+    const connection = new WebSocketConnection(socket, [], this.protocol, true, this.config);
+    connection.webSocketVersion = this.config.webSocketVersion;
+    connection._addSocketEventListeners();
+    this.emit('connect', connection);
+    const first = this.firstDataChunk;
+    if (first && first.length > 0) connection.handleSocketData(first);
+    this.firstDataChunk = null;
+  }
+
+  /** Aborts a connection attempt in progress; `'connectFailed'` follows. */
+  abort(): void {
+    if (this._req) this._req.destroy();
+  }
+}
+
+function ignoreError(): void {
+  // The handshake outcome is reported through 'connectFailed' or the connection's own events.
 }
 
 export = WebSocketClient;
