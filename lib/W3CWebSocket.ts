@@ -4,6 +4,7 @@
  */
 import type * as http from 'node:http';
 import type { IClientConfig } from './config';
+import type { ICloseEvent, IExtension, IMessageEvent, IStringified } from './public-types';
 import { addListener, createEvent, dispatch, removeListener, type DispatchedEvent, type ListenerMap } from './event-target';
 import WebSocketClient = require('./WebSocketClient');
 import type WebSocketConnection = require('./WebSocketConnection');
@@ -13,12 +14,14 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 
-/** A close event's fields. */
-interface CloseFields {
-  code: number;
-  reason: string;
-  wasClean: boolean;
-}
+/** The `'open'` event. */
+type W3COpenEvent = DispatchedEvent & { type: 'open' };
+/** The `'message'` event: text as a string, binary as a fresh ArrayBuffer. */
+type W3CMessageEvent = DispatchedEvent & IMessageEvent & { data: string | ArrayBuffer };
+/** The `'error'` event; it carries `name` and `message`, so handlers typed for an Error work too. */
+type W3CErrorEvent = DispatchedEvent & Error;
+/** The `'close'` event. */
+type W3CCloseEvent = DispatchedEvent & ICloseEvent;
 
 /** The browser WebSocket API for Node; see the module comment. */
 class W3CWebSocket {
@@ -30,23 +33,24 @@ class W3CWebSocket {
   _url: string;
   _readyState = CONNECTING;
   _protocol: string | undefined = undefined;
-  _extensions: unknown = '';
+  /** '' before the connection opens (as in WebSocket-Node); typed as `@types` has it. */
+  _extensions: IExtension[] = '' as unknown as IExtension[];
   _bufferedAmount = 0;
-  _binaryType = 'arraybuffer';
+  _binaryType: 'arraybuffer' = 'arraybuffer';
   _connection: WebSocketConnection | undefined = undefined;
   _client: WebSocketClient;
   _listeners: ListenerMap = {};
-  onopen: ((event: DispatchedEvent) => void) | null = null;
-  onmessage: ((event: DispatchedEvent) => void) | null = null;
-  onerror: ((event: DispatchedEvent) => void) | null = null;
-  onclose: ((event: DispatchedEvent) => void) | null = null;
+  onopen: ((event: W3COpenEvent) => void) | null = null;
+  onmessage: ((event: W3CMessageEvent) => void) | null = null;
+  onerror: ((event: W3CErrorEvent) => void) | null = null;
+  onclose: ((event: W3CCloseEvent) => void) | null = null;
 
   constructor(
     url: string,
     protocols?: string | string[] | null,
     origin?: string | null,
     headers?: http.OutgoingHttpHeaders | null,
-    requestOptions?: http.RequestOptions | null,
+    requestOptions?: http.RequestOptions | object | null,
     clientConfig?: IClientConfig | null,
   ) {
     const config = clientConfig ?? {};
@@ -56,7 +60,7 @@ class W3CWebSocket {
     this._client = new WebSocketClient(config);
     this._client.on('connect', (connection: WebSocketConnection) => this._onConnect(connection));
     this._client.on('connectFailed', () => this._onConnectFailed());
-    this._client.connect(url, protocols, origin, headers, requestOptions);
+    this._client.connect(url, protocols, origin, headers, requestOptions as http.RequestOptions | null | undefined);
   }
 
   get url(): string {
@@ -73,7 +77,7 @@ class W3CWebSocket {
   }
 
   /** '' before the connection opens, then the connection's extensions, as in WebSocket-Node. */
-  get extensions(): unknown {
+  get extensions(): IExtension[] {
     return this._extensions;
   }
 
@@ -83,11 +87,11 @@ class W3CWebSocket {
     return connection === undefined ? this._bufferedAmount : connection._output.bufferedBytes;
   }
 
-  get binaryType(): string {
-    return this._binaryType;
+  get binaryType(): 'arraybuffer' {
+    return 'arraybuffer';
   }
 
-  set binaryType(type: string) {
+  set binaryType(type: 'arraybuffer') {
     if (type !== 'arraybuffer') throw new SyntaxError('just "arraybuffer" type allowed for "binaryType" attribute');
     this._binaryType = type;
   }
@@ -109,26 +113,33 @@ class W3CWebSocket {
   }
 
   /** Adds a listener; the `on<type>` handler still runs first. */
+  addEventListener(type: 'open', listener: (event: W3COpenEvent) => void): void;
+  addEventListener(type: 'message', listener: (event: W3CMessageEvent) => void): void;
+  addEventListener(type: 'error', listener: (event: W3CErrorEvent) => void): void;
+  addEventListener(type: 'close', listener: (event: W3CCloseEvent) => void): void;
+  addEventListener(type: string, listener: (event: DispatchedEvent) => void): void;
   addEventListener(type: string, listener: unknown): void {
     addListener(this._listeners, type, listener);
   }
 
+  /** Removes a listener added with `addEventListener`. */
   removeEventListener(type: string, listener: unknown): void {
     removeListener(this._listeners, type, listener);
   }
 
+  /** Dispatches an event: `on<type>` first, then the listeners in the order added. */
   dispatchEvent(event: DispatchedEvent): boolean {
     return dispatch(this, this._listeners, event);
   }
 
   /** Sends a string as text, or a Buffer, ArrayBuffer or typed array as binary (without copying). */
-  send(data: unknown): void {
+  send(data: ArrayBufferView | ArrayBuffer | Buffer | IStringified): void {
     if (this._readyState !== OPEN || this._connection === undefined) {
       throw new Error('cannot call send() while not connected');
     }
     const connection = this._connection;
     if (typeof data === 'string' || data instanceof String) {
-      connection.sendUTF(data);
+      connection.sendUTF(data as string);
     } else if (Buffer.isBuffer(data)) {
       connection.sendBytes(data);
     } else if (data instanceof ArrayBuffer) {
@@ -176,7 +187,7 @@ class W3CWebSocket {
     this._destroy();
     this._readyState = CLOSED;
     try {
-      this.dispatchEvent(createEvent('error'));
+      this.dispatchEvent(createEvent('error', { name: 'Error', message: 'connection failed' }));
     } finally {
       this.dispatchEvent(createEvent('close', closeFields(1006, 'connection failed', false)));
     }
@@ -210,7 +221,7 @@ class W3CWebSocket {
   }
 }
 
-function closeFields(code: number, reason: string, wasClean: boolean): CloseFields & Record<string, unknown> {
+function closeFields(code: number, reason: string, wasClean: boolean): ICloseEvent & Record<string, unknown> {
   return { code, reason, wasClean };
 }
 

@@ -202,6 +202,16 @@ class WebSocketClient extends EventEmitter {
   }
 }
 
+/** Typed event overloads, as `@types/websocket` declares them. */
+interface WebSocketClient {
+  on(event: 'connect', cb: (connection: WebSocketConnection) => void): this;
+  on(event: 'connectFailed', cb: (err: Error) => void): this;
+  on(event: 'httpResponse', cb: (response: http.IncomingMessage, client: WebSocketClient) => void): this;
+  addListener(event: 'connect', cb: (connection: WebSocketConnection) => void): this;
+  addListener(event: 'connectFailed', cb: (err: Error) => void): this;
+  addListener(event: 'httpResponse', cb: (response: http.IncomingMessage, client: WebSocketClient) => void): this;
+}
+
 function ignoreError(): void {
   // The handshake outcome is reported through 'connectFailed' or the connection's own events.
 }

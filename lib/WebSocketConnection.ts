@@ -12,22 +12,14 @@ import type { ProtocolHandler, ReceivedClose, ReceivedFrame } from './protocol/e
 import type { WriteCallback } from './protocol/output-sink';
 import { SocketOutput } from './transport/socket-output';
 import { CLOSE_DESCRIPTIONS, CLOSE_REASONS } from './close-reasons';
-import type { ConnectionConfig } from './config';
+import type { ConnectionConfig, IConfig } from './config';
+import type { IExtension, IStringified, Message } from './public-types';
 import { BufferingLogger } from './utils';
 import WebSocketFrame = require('./WebSocketFrame');
 
 /** The four states WebSocket-Node reports in `connection.state`. */
 type ConnectionState = 'open' | 'peer_requested_close' | 'ending' | 'closed';
 
-/** A negotiated extension as WebSocket-Node's types describe it. */
-interface ConnectionExtension {
-  name: string;
-  value?: string;
-  [key: string]: unknown;
-}
-
-/** What `'message'` carries. */
-type ConnectionMessage = { type: 'utf8'; utf8Data: string } | { type: 'binary'; binaryData: Buffer };
 
 /** Error shape of socket errors (`syscall`, `code`). */
 interface SystemError extends Error {
@@ -56,21 +48,23 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   static readonly CLOSE_DESCRIPTIONS: Record<number, string> = CLOSE_DESCRIPTIONS;
 
   socket: Socket;
-  protocol: string | null | undefined;
-  extensions: ConnectionExtension[];
+  /** The subprotocol; typed as `@types` has it, though it may be null or undefined when none was chosen. */
+  protocol: string;
+  extensions: IExtension[];
   config: ConnectionConfig;
   maskOutgoingPackets: boolean;
-  remoteAddress: string | undefined;
+  remoteAddress: string;
   remoteAddresses: string[] | undefined;
-  webSocketVersion: number | undefined;
+  webSocketVersion!: number;
   closeReasonCode = -1;
-  closeDescription: string | null | undefined = null;
+  /** null until closed; typed as `@types` has it. */
+  closeDescription: string = null as unknown as string;
   closeEventEmitted = false;
   connected = true;
   state: ConnectionState = 'open';
   waitingForCloseResponse = false;
   receivedEnd = false;
-  socketHadError: boolean | undefined;
+  socketHadError!: boolean;
   closeTimeout: number;
   assembleFragments: boolean;
   maxReceivedMessageSize: number;
@@ -103,29 +97,30 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
 
   constructor(
     socket: Socket,
-    extensions: ConnectionExtension[] | null | undefined,
+    extensions: IExtension[] | null | undefined,
     protocol: string | null | undefined,
     maskOutgoingPackets: boolean,
-    config: ConnectionConfig,
+    config: IConfig,
   ) {
     super();
     this._debug = BufferingLogger('websocket:connection', ++connectionIds);
     this._debug('constructor');
-    this.on('newListener', (event: string | symbol) => {
+    super.on('newListener', (event: string | symbol) => {
       if (event === 'ping') this._pingListenerCount++;
     });
-    this.on('removeListener', (event: string | symbol) => {
+    super.on('removeListener', (event: string | symbol) => {
       if (event === 'ping') this._pingListenerCount--;
     });
     this.socket = socket;
-    this.protocol = protocol;
+    this.protocol = protocol as string;
     this.extensions = extensions ?? [];
-    this.config = config;
+    // compat: the config object is kept as given; missing limits fall back to the server defaults.
+    this.config = config as ConnectionConfig;
     this.maskOutgoingPackets = maskOutgoingPackets;
-    this.remoteAddress = socket.remoteAddress;
-    this.closeTimeout = config.closeTimeout;
-    this.assembleFragments = config.assembleFragments;
-    this.maxReceivedMessageSize = config.maxReceivedMessageSize;
+    this.remoteAddress = socket.remoteAddress as string;
+    this.closeTimeout = config.closeTimeout ?? 5000;
+    this.assembleFragments = config.assembleFragments !== false;
+    this.maxReceivedMessageSize = config.maxReceivedMessageSize ?? 0x100000;
     this._closeTimerHandler = this.handleCloseTimer.bind(this);
     this._keepaliveTimerHandler = this.handleKeepaliveTimer.bind(this);
     this._gracePeriodTimerHandler = this.handleGracePeriodTimer.bind(this);
@@ -134,11 +129,11 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this._output = new SocketOutput(socket);
     this._protocol = new WebSocketProtocol(this, this._output, {
       role: maskOutgoingPackets ? 'client' : 'server',
-      maxFrameSize: config.maxReceivedFrameSize,
-      maxMessageSize: config.maxReceivedMessageSize,
-      assembleFragments: config.assembleFragments !== false,
-      fragmentOutgoing: config.fragmentOutgoingMessages,
-      fragmentationThreshold: config.fragmentationThreshold,
+      maxFrameSize: config.maxReceivedFrameSize ?? 0x10000,
+      maxMessageSize: this.maxReceivedMessageSize,
+      assembleFragments: this.assembleFragments,
+      fragmentOutgoing: config.fragmentOutgoingMessages !== false,
+      fragmentationThreshold: config.fragmentationThreshold ?? 0x4000,
     });
 
     socket.setNoDelay(config.disableNagleAlgorithm);
@@ -274,7 +269,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   /** @internal ProtocolHandler */
   onMessage(data: string | Buffer): void {
     if (!this.connected) return;
-    const message: ConnectionMessage =
+    const message: Message =
       typeof data === 'string' ? { type: 'utf8', utf8Data: data } : { type: 'binary', binaryData: data };
     this.emit('message', message);
   }
@@ -327,7 +322,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this._debug('Received close frame');
     this.state = 'peer_requested_close';
     this.closeReasonCode = close.code;
-    this.closeDescription = close.reason ?? CLOSE_DESCRIPTIONS[close.code];
+    this.closeDescription = close.reason ?? descriptionOf(close.code);
     // RFC 6455 §5.5.1: answer with a Close; a malformed one is answered with 1002 (§7.4.1).
     const reply = close.isValid ? CLOSE_REASONS.CLOSE_REASON_NORMAL : CLOSE_REASONS.CLOSE_REASON_PROTOCOL_ERROR;
     this.sendCloseFrame(reply);
@@ -342,11 +337,12 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
 
   // ---- socket events ----
 
-  handleSocketError(error: SystemError): void {
+  handleSocketError(error: Error): void {
     this._debug('handleSocketError: %j', error);
     if (this.state === 'closed') return;
     this.closeReasonCode = CLOSE_REASONS.CLOSE_REASON_ABNORMAL;
-    this.closeDescription = `Socket Error: ${error.syscall} ${error.code}`;
+    const { syscall, code } = error as SystemError;
+    this.closeDescription = `Socket Error: ${syscall} ${code}`;
     this.connected = false;
     this.state = 'closed';
     this._protocol.discard();
@@ -443,7 +439,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     const code = typeof reasonCode === 'number' ? reasonCode : CLOSE_REASONS.CLOSE_REASON_NORMAL;
     // RFC 6455 §7.4.1: 1004-1006 and 1015 "MUST NOT be set as a status code in a Close control frame".
     if (!isValidCloseCode(code)) throw new Error(`Close code ${code} is not valid.`);
-    const text = typeof description === 'string' ? description : CLOSE_DESCRIPTIONS[code];
+    const text = typeof description === 'string' ? description : descriptionOf(code);
     this.closeReasonCode = code;
     this.closeDescription = text;
     this.setCloseTimer();
@@ -460,7 +456,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
    */
   drop(reasonCode?: number, description?: string, skipCloseFrame?: boolean): void {
     const code = typeof reasonCode === 'number' ? reasonCode : CLOSE_REASONS.CLOSE_REASON_PROTOCOL_ERROR;
-    const text = typeof description === 'string' ? description : CLOSE_DESCRIPTIONS[code];
+    const text = typeof description === 'string' ? description : descriptionOf(code);
     this._debug('Forcefully dropping connection. skipCloseFrame: %s, code: %d, description: %s', skipCloseFrame, code, text);
     this._protocol.discard();
     const sendFrame = skipCloseFrame !== true && (this.state === 'open' || this.state === 'peer_requested_close');
@@ -543,8 +539,13 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
 
   // ---- sending ----
 
+  /** Bytes accepted for sending but not yet handed to the kernel (ours plus the socket's buffer). */
+  get bytesWaitingToFlush(): number {
+    return this._output.bufferedBytes;
+  }
+
   /** Sends a Buffer as binary, anything else with a `toString()` as text. */
-  send(data: Buffer | { toString(): string }, cb?: WriteCallback): void {
+  send(data: Buffer | IStringified, cb?: WriteCallback): void {
     if (Buffer.isBuffer(data)) {
       this.sendBytes(data, cb);
     } else if (typeof data.toString === 'function') {
@@ -555,7 +556,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 
   /** Sends a text message (`data.toString()` as UTF-8). */
-  sendUTF(data: { toString(): string }, cb?: WriteCallback): void {
+  sendUTF(data: IStringified, cb?: WriteCallback): void {
     this._debug('sendUTF');
     this._protocol.sendMessage(Opcode.TEXT, Buffer.from(data.toString(), 'utf8'), cb);
     this._afterSend();
@@ -572,14 +573,14 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 
   /** Sends a ping; a payload longer than 125 bytes is cut to 125 (RFC 6455 §5.5). */
-  ping(data?: Buffer | { toString(): string }, cb?: WriteCallback): void {
+  ping(data?: Buffer | IStringified, cb?: WriteCallback): void {
     this._debug('ping');
     this._protocol.sendControl(Opcode.PING, controlPayload(data), cb);
     this._afterSend();
   }
 
   /** Sends a pong, normally in answer to a ping (RFC 6455 §5.5.3). */
-  pong(binaryPayload?: Buffer | { toString(): string }, cb?: WriteCallback): void {
+  pong(binaryPayload?: Buffer | IStringified, cb?: WriteCallback): void {
     this._debug('pong');
     this._protocol.sendControl(Opcode.PONG, controlPayload(binaryPayload), cb);
     this._afterSend();
@@ -619,6 +620,32 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 }
 
+/** Typed event overloads, as `@types/websocket` declares them. */
+interface WebSocketConnection {
+  on(event: 'message', cb: (data: Message) => void): this;
+  on(event: 'frame', cb: (frame: WebSocketFrame) => void): this;
+  on(event: 'close', cb: (code: number, desc: string) => void): this;
+  on(event: 'error', cb: (err: Error) => void): this;
+  on(event: 'drain' | 'pause' | 'resume', cb: () => void): this;
+  on(event: 'ping', cb: (cancel: () => void, binaryPayload: Buffer) => void): this;
+  on(event: 'pong', cb: (binaryPayload: Buffer) => void): this;
+  addListener(event: 'message', cb: (data: Message) => void): this;
+  addListener(event: 'frame', cb: (frame: WebSocketFrame) => void): this;
+  addListener(event: 'close', cb: (code: number, desc: string) => void): this;
+  addListener(event: 'error', cb: (err: Error) => void): this;
+  addListener(event: 'drain' | 'pause' | 'resume', cb: () => void): this;
+  addListener(event: 'ping', cb: (cancel: () => void, binaryPayload: Buffer) => void): this;
+  addListener(event: 'pong', cb: (binaryPayload: Buffer) => void): this;
+}
+
+/**
+ * The table text for a code. compat: like WebSocket-Node, codes without an entry (3000-4999) give
+ * undefined at run time; the type says string, as `@types` does.
+ */
+function descriptionOf(code: number): string {
+  return CLOSE_DESCRIPTIONS[code] as string;
+}
+
 function processOnTick(connection: WebSocketConnection): void {
   connection.processReceivedData();
 }
@@ -628,7 +655,7 @@ function destroySocket(socket: Socket): void {
 }
 
 /** A control frame payload: a Buffer or a string, cut to the 125 bytes RFC 6455 §5.5 allows. */
-function controlPayload(data: Buffer | { toString(): string } | undefined | null): Buffer {
+function controlPayload(data: Buffer | IStringified | undefined | null): Buffer {
   if (data === undefined || data === null) return EMPTY;
   const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.toString(), 'utf8');
   return buffer.length > 125 ? buffer.subarray(0, 125) : buffer;

@@ -36,7 +36,8 @@ class WebSocketFrame {
   /** Scratch for the header bytes. */
   frameHeader: Buffer;
   config: FrameConfig;
-  maxReceivedFrameSize: number | undefined;
+  /** Undefined when the config has none (then no size limit applies). */
+  maxReceivedFrameSize: number;
   protocolError = false;
   frameTooLarge = false;
   invalidCloseFrameLength = false;
@@ -50,15 +51,16 @@ class WebSocketFrame {
   mask = false;
   opcode = 0;
   length = 0;
-  binaryPayload: Buffer | undefined;
-  dropReason: string | undefined;
+  /** The payload; undefined until the frame is parsed or filled in (typed as `@types` has it). */
+  binaryPayload!: Buffer;
+  dropReason!: string;
 
   constructor(maskBytes?: Buffer, frameHeader?: Buffer, config?: FrameConfig) {
     this.maskBytes = maskBytes ?? Buffer.alloc(4);
     this.frameHeader = frameHeader ?? Buffer.alloc(10);
     // compat fix: WebSocket-Node threw a TypeError without a config; an empty one is assumed.
     this.config = config ?? {};
-    this.maxReceivedFrameSize = this.config.maxReceivedFrameSize;
+    this.maxReceivedFrameSize = this.config.maxReceivedFrameSize as number;
   }
 
   /** Reads from `bufferList`; returns true when the frame is complete or an error was flagged. */
@@ -156,13 +158,13 @@ class WebSocketFrame {
   toBuffer(nullMask?: boolean): Buffer {
     let data: Buffer;
     if (this.opcode === 0x08) {
-      const reason = this.binaryPayload;
+      const reason = this.binaryPayload as Buffer | undefined;
       data = Buffer.allocUnsafe(reason === undefined ? 2 : 2 + reason.length);
       // compat: an unset closeStatus (-1) throws a RangeError here, as in WebSocket-Node.
       data.writeUInt16BE(this.closeStatus, 0);
       if (reason !== undefined) reason.copy(data, 2);
     } else {
-      data = this.binaryPayload ?? EMPTY;
+      data = (this.binaryPayload as Buffer | undefined) ?? EMPTY;
     }
     const headerLength = frameHeaderLength(data.length, this.mask);
     const output = Buffer.allocUnsafe(headerLength + data.length);

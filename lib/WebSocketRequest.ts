@@ -5,14 +5,15 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Url } from 'node:url';
+import type { UrlWithParsedQuery } from 'node:url';
 import { computeAcceptKey } from './handshake/accept-key';
 import { formatSetCookies, parseCookieHeader, type RequestCookie, type SetCookie } from './handshake/cookies';
 import { findIllegalTokenChar, parseExtensionList, splitHeaderList, stripCrLf, type ExtensionOffer } from './handshake/header-values';
 import { reasonPhrase } from './handshake/http-status';
 import { legacyResourceUrl } from './handshake/legacy-url';
 import { checkUpgradeRequest } from './handshake/upgrade-checks';
-import type { ConnectionConfig, ServerConfig } from './config';
+import type { IServerConfig } from './config';
+import type { ICookie } from './public-types';
 import WebSocketConnection = require('./WebSocketConnection');
 
 /** An error from `readHandshake()`, carrying the HTTP status and headers of the refusal. */
@@ -25,32 +26,35 @@ interface HandshakeError extends Error {
 class WebSocketRequest extends EventEmitter {
   socket: Socket;
   httpRequest: IncomingMessage;
-  serverConfig: ServerConfig;
+  serverConfig: IServerConfig;
   resource: string;
-  resourceURL!: Url;
-  remoteAddress: string | undefined;
-  remoteAddresses: Array<string | undefined>;
-  host: string | undefined;
-  key: string | undefined;
-  webSocketVersion: number | undefined;
-  origin: string | undefined;
-  requestedProtocols: string[] | null = [];
-  protocolFullCaseMap: Record<string, string> | null = {};
+  resourceURL!: UrlWithParsedQuery;
+  // The fields below are typed as `@types/websocket` has them; at run time `origin`, `host` and `key`
+  // are undefined when the header is absent, and the protocol list and map become null after accept().
+  remoteAddress: string;
+  remoteAddresses: string[];
+  host!: string;
+  key!: string;
+  webSocketVersion!: number;
+  origin!: string;
+  requestedProtocols: string[] = [];
+  protocolFullCaseMap: Record<string, string> = {};
   requestedExtensions: ExtensionOffer[] = [];
-  cookies: RequestCookie[] = [];
+  /** Cookies of the request; a cookie without `=` has a null value at run time. */
+  cookies: ICookie[] = [];
   _resolved = false;
   _socketIsClosing = false;
   _socketCloseHandler: () => void;
   /** @internal bytes that arrived with the upgrade request (the 'upgrade' event's `head`) */
   _head: Buffer | undefined;
 
-  constructor(socket: Socket, httpRequest: IncomingMessage, serverConfig: ServerConfig) {
+  constructor(socket: Socket, httpRequest: IncomingMessage, serverConfig: IServerConfig) {
     super();
     this.socket = socket;
     this.httpRequest = httpRequest;
     this.serverConfig = serverConfig;
     this.resource = httpRequest.url ?? '/';
-    this.remoteAddress = socket.remoteAddress;
+    this.remoteAddress = socket.remoteAddress as string;
     this.remoteAddresses = [this.remoteAddress];
     this._socketCloseHandler = this._handleSocketCloseBeforeAccept.bind(this);
     socket.on('end', this._socketCloseHandler);
@@ -64,12 +68,12 @@ class WebSocketRequest extends EventEmitter {
   /** Validates the request headers and fills in the request's properties; throws on a bad request. */
   readHandshake(): void {
     const headers = this.httpRequest.headers;
-    this.resourceURL = legacyResourceUrl(this.resource);
+    this.resourceURL = legacyResourceUrl(this.resource) as UrlWithParsedQuery;
 
-    this.host = headers.host;
+    this.host = headers.host as string;
     if (!this.host) throw new Error('Client must provide a Host header.');
 
-    this.key = headerString(headers['sec-websocket-key']);
+    this.key = headerString(headers['sec-websocket-key']) as string;
     if (!this.key) throw new Error('Client must provide a value for Sec-WebSocket-Key.');
 
     const version = parseInt(headerString(headers['sec-websocket-version']) ?? '', 10);
@@ -92,7 +96,7 @@ class WebSocketRequest extends EventEmitter {
       if (refusal.headers !== undefined) error.headers = refusal.headers;
       throw error;
     }
-    this.origin = version === 13 ? headerString(headers.origin) : headerString(headers['sec-websocket-origin']);
+    this.origin = (version === 13 ? headerString(headers.origin) : headerString(headers['sec-websocket-origin'])) as string;
 
     const protocols = headerString(headers['sec-websocket-protocol']);
     this.protocolFullCaseMap = {};
@@ -108,16 +112,16 @@ class WebSocketRequest extends EventEmitter {
     const forwardedFor = headerString(headers['x-forwarded-for']);
     if (!this.serverConfig.ignoreXForwardedFor && forwardedFor) {
       // compat: the left-most (client-supplied) address wins; see docs/security.md.
-      const addresses: Array<string | undefined> = splitHeaderList(forwardedFor);
+      const addresses = splitHeaderList(forwardedFor);
       addresses.push(this.remoteAddress);
       this.remoteAddresses = addresses;
-      this.remoteAddress = addresses[0];
+      this.remoteAddress = addresses[0] as string;
     }
 
     this.requestedExtensions = this.serverConfig.parseExtensions
       ? this.parseExtensions(headerString(headers['sec-websocket-extensions']))
       : [];
-    this.cookies = this.serverConfig.parseCookies ? this.parseCookies(headers.cookie) : [];
+    this.cookies = this.serverConfig.parseCookies ? (this.parseCookies(headers.cookie) as ICookie[]) : [];
   }
 
   /** WebSocket-Node's Sec-WebSocket-Extensions parser (see handshake/header-values). */
@@ -134,13 +138,13 @@ class WebSocketRequest extends EventEmitter {
    * Accepts the request: writes the 101 response and returns the new connection. Validation
    * failures reject the request with 500 and then throw, as WebSocket-Node does.
    */
-  accept(acceptedProtocol?: string | null, allowedOrigin?: string | null, cookies?: SetCookie[]): WebSocketConnection {
+  accept(acceptedProtocol?: string | null, allowedOrigin?: string | null, cookies?: ICookie[] | SetCookie[]): WebSocketConnection {
     this._verifyResolution();
     let protocolFullCase: string | null | undefined = acceptedProtocol;
     if (acceptedProtocol) {
-      protocolFullCase = this.protocolFullCaseMap?.[acceptedProtocol.toLocaleLowerCase()] ?? acceptedProtocol;
+      protocolFullCase = (this.protocolFullCaseMap as Record<string, string> | null)?.[acceptedProtocol.toLocaleLowerCase()] ?? acceptedProtocol;
     }
-    this.protocolFullCaseMap = null;
+    this.protocolFullCaseMap = null as unknown as Record<string, string>;
 
     let response =
       'HTTP/1.1 101 Switching Protocols\r\n' +
@@ -156,13 +160,15 @@ class WebSocketRequest extends EventEmitter {
         throw new Error(`Illegal character "${bad}" in subprotocol.`);
       }
       // compat fix: WebSocket-Node compared the argument case-sensitively with the lower-cased list.
-      if (this.requestedProtocols === null || !this.requestedProtocols.includes(protocolFullCase.toLocaleLowerCase())) {
+      const requested = this.requestedProtocols as string[] | null;
+      if (requested === null || !requested.includes(protocolFullCase.toLocaleLowerCase())) {
         this.reject(500);
         throw new Error('Specified protocol was not requested by the client.');
       }
       response += `Sec-WebSocket-Protocol: ${stripCrLf(protocolFullCase)}\r\n`;
     }
-    this.requestedProtocols = null;
+    // compat: the list is gone after accept(), as in WebSocket-Node.
+    this.requestedProtocols = null as unknown as string[];
 
     if (allowedOrigin) {
       const origin = stripCrLf(allowedOrigin);
@@ -183,10 +189,10 @@ class WebSocketRequest extends EventEmitter {
     this.emit('requestResolved', this);
     response += '\r\n';
 
-    const connection = new WebSocketConnection(this.socket, [], acceptedProtocol, false, this.serverConfig as ConnectionConfig);
-    connection.webSocketVersion = this.webSocketVersion;
-    connection.remoteAddress = this.remoteAddress;
-    connection.remoteAddresses = this.remoteAddresses as string[];
+    const connection = new WebSocketConnection(this.socket, [], acceptedProtocol, false, this.serverConfig);
+    connection.webSocketVersion = this.webSocketVersion as number;
+    connection.remoteAddress = this.remoteAddress as string;
+    connection.remoteAddresses = this.remoteAddresses;
 
     if (this._socketIsClosing || this.socket.destroyed) {
       process.nextTick(dropLostConnection, connection);
@@ -209,7 +215,7 @@ class WebSocketRequest extends EventEmitter {
   }
 
   /** Refuses the request with an HTTP status (403 when not a number), an optional reason and headers. */
-  reject(status?: number, reason?: string, extraHeaders?: Record<string, unknown>): void {
+  reject(status?: number, reason?: string, extraHeaders?: object): void {
     this._verifyResolution();
     this._resolved = true;
     this.emit('requestResolved', this);
@@ -217,8 +223,9 @@ class WebSocketRequest extends EventEmitter {
     let response = `HTTP/1.1 ${code} ${reasonPhrase(code)}\r\nConnection: close\r\n`;
     if (reason) response += `X-WebSocket-Reject-Reason: ${stripCrLf(String(reason))}\r\n`;
     if (extraHeaders) {
-      for (const key of Object.keys(extraHeaders)) {
-        response += `${stripCrLf(key)}: ${stripCrLf(String(extraHeaders[key]))}\r\n`;
+      const headers = extraHeaders as Record<string, unknown>;
+      for (const key of Object.keys(headers)) {
+        response += `${stripCrLf(key)}: ${stripCrLf(String(headers[key]))}\r\n`;
       }
     }
     response += '\r\n';
@@ -240,6 +247,14 @@ class WebSocketRequest extends EventEmitter {
   _verifyResolution(): void {
     if (this._resolved) throw new Error('WebSocketRequest may only be accepted or rejected one time.');
   }
+}
+
+/** Typed event overloads, as `@types/websocket` declares them. */
+interface WebSocketRequest {
+  on(event: 'requestResolved' | 'requestRejected', cb: (request: this) => void): this;
+  on(event: 'requestAccepted', cb: (connection: WebSocketConnection) => void): this;
+  addListener(event: 'requestResolved' | 'requestRejected', cb: (request: this) => void): this;
+  addListener(event: 'requestAccepted', cb: (connection: WebSocketConnection) => void): this;
 }
 
 /** A single header value (Node gives arrays only for a few header names). */

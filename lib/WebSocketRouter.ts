@@ -17,8 +17,7 @@ interface RouteHandler {
 
 /** Router options. */
 interface RouterConfig {
-  server?: WebSocketServer | null;
-  [key: string]: unknown;
+  server?: WebSocketServer | null | undefined;
 }
 
 /** Routes requests; see the module comment. */

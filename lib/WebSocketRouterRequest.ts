@@ -1,8 +1,8 @@
 /** WebSocketRouterRequest: what a router handler receives; it accepts with the protocol the route matched. */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import type { Url } from 'node:url';
-import type { RequestCookie, SetCookie } from './handshake/cookies';
+import type { UrlWithParsedQuery } from 'node:url';
+import type { ICookie } from './public-types';
 import type { ExtensionOffer } from './handshake/header-values';
 import type WebSocketRequest = require('./WebSocketRequest');
 import type WebSocketConnection = require('./WebSocketConnection');
@@ -14,14 +14,14 @@ const NO_PROTOCOL = '____no_protocol____';
 class WebSocketRouterRequest extends EventEmitter {
   webSocketRequest: WebSocketRequest;
   protocol: string | null;
-  origin: string | undefined;
+  origin: string;
   resource: string;
-  resourceURL: Url;
+  resourceURL: UrlWithParsedQuery;
   httpRequest: IncomingMessage;
-  remoteAddress: string | undefined;
-  webSocketVersion: number | undefined;
+  remoteAddress: string;
+  webSocketVersion: number;
   requestedExtensions: ExtensionOffer[];
-  cookies: RequestCookie[];
+  cookies: ICookie[];
 
   constructor(webSocketRequest: WebSocketRequest, resolvedProtocol: string) {
     super();
@@ -37,18 +37,37 @@ class WebSocketRouterRequest extends EventEmitter {
     this.cookies = webSocketRequest.cookies;
   }
 
-  /** Accepts with the routed protocol: `(origin, cookies)`, as WebSocket-Node's router requests do. */
-  accept(origin?: string | null, cookies?: SetCookie[]): WebSocketConnection {
-    const connection = this.webSocketRequest.accept(this.protocol, origin, cookies);
+  /**
+   * Accepts with the routed protocol: `(origin, cookies)`, as WebSocket-Node's router requests do.
+   * compat fix: `@types/websocket` declares `(acceptedProtocol, allowedOrigin, cookies)`; code that
+   * follows it passes a string second, which WebSocket-Node took for the cookies and failed with 500.
+   * A string second argument (or a third argument) is read in that form; the routed protocol stays.
+   */
+  accept(origin?: string | null, cookies?: ICookie[] | string | null, typedCookies?: ICookie[]): WebSocketConnection {
+    let allowedOrigin = origin;
+    let setCookies = cookies ?? undefined;
+    if (typeof cookies === 'string' || typedCookies !== undefined) {
+      allowedOrigin = typeof cookies === 'string' ? cookies : null;
+      setCookies = typedCookies;
+    }
+    const connection = this.webSocketRequest.accept(this.protocol, allowedOrigin, setCookies as ICookie[] | undefined);
     this.emit('requestAccepted', connection);
     return connection;
   }
 
   /** Refuses the request (see WebSocketRequest#reject). */
-  reject(status?: number, reason?: string, extraHeaders?: Record<string, unknown>): void {
+  reject(status?: number, reason?: string, extraHeaders?: object): void {
     this.webSocketRequest.reject(status, reason, extraHeaders);
     this.emit('requestRejected', this);
   }
+}
+
+/** Typed event overloads, as `@types/websocket` declares them for IRouterRequest. */
+interface WebSocketRouterRequest {
+  on(event: 'requestAccepted', cb: (connection: WebSocketConnection) => void): this;
+  on(event: 'requestRejected', cb: (request: this) => void): this;
+  addListener(event: 'requestAccepted', cb: (connection: WebSocketConnection) => void): this;
+  addListener(event: 'requestRejected', cb: (request: this) => void): this;
 }
 
 export = WebSocketRouterRequest;

@@ -8,6 +8,7 @@ import type * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { serverDefaults, type IServerConfig, type ServerConfig } from './config';
 import type { WriteCallback } from './protocol/output-sink';
+import type { IStringified } from './public-types';
 import WebSocketRequest = require('./WebSocketRequest');
 import type WebSocketConnection = require('./WebSocketConnection');
 
@@ -71,7 +72,7 @@ class WebSocketServer extends EventEmitter {
   }
 
   /** Sends to every connection: a Buffer as binary, anything else as text. */
-  broadcast(data: Buffer | { toString(): string }): void {
+  broadcast(data: Buffer | IStringified): void {
     if (Buffer.isBuffer(data)) {
       this.broadcastBytes(data);
     } else if (typeof data.toString === 'function') {
@@ -80,7 +81,7 @@ class WebSocketServer extends EventEmitter {
   }
 
   /** Sends a text message to every connection. */
-  broadcastUTF(utfData: { toString(): string }, cb?: WriteCallback): void {
+  broadcastUTF(utfData: IStringified, cb?: WriteCallback): void {
     for (const connection of this.connections) connection.sendUTF(utfData, cb);
   }
 
@@ -156,6 +157,18 @@ class WebSocketServer extends EventEmitter {
     const index = this.pendingRequests.indexOf(request);
     if (index !== -1) this.pendingRequests.splice(index, 1);
   }
+}
+
+/** Typed event overloads, as `@types/websocket` declares them (plus `upgradeError`). */
+interface WebSocketServer {
+  on(event: 'request', cb: (request: WebSocketRequest) => void): this;
+  on(event: 'connect', cb: (connection: WebSocketConnection) => void): this;
+  on(event: 'close', cb: (connection: WebSocketConnection, reason: number, desc: string) => void): this;
+  on(event: 'upgradeError', cb: (error: Error) => void): this;
+  addListener(event: 'request', cb: (request: WebSocketRequest) => void): this;
+  addListener(event: 'connect', cb: (connection: WebSocketConnection) => void): this;
+  addListener(event: 'close', cb: (connection: WebSocketConnection, reason: number, desc: string) => void): this;
+  addListener(event: 'upgradeError', cb: (error: Error) => void): this;
 }
 
 export = WebSocketServer;

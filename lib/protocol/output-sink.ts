@@ -2,7 +2,7 @@
 import type { ChunkSink } from '../codec/frame-writer';
 
 /** Called once the bytes it was attached to are written, or with the error that stopped them. */
-export type WriteCallback = (error?: Error | null) => void;
+export type WriteCallback = (error?: Error) => void;
 
 /** Ordered output with write-completion callbacks. */
 export interface OutputSink extends ChunkSink {

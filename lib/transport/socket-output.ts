@@ -112,7 +112,8 @@ function flushOnTick(output: SocketOutput): void {
   output.flush();
 }
 
-function makeDone(callbacks: WriteCallback[]): WriteCallback {
+/** One socket write callback that runs every user callback of the batch, in order. */
+function makeDone(callbacks: WriteCallback[]): (error?: Error | null) => void {
   return (error?: Error | null) => {
     for (const callback of callbacks) callback(error ?? undefined);
   };
