@@ -12,6 +12,8 @@ import { generateKey } from './handshake/accept-key';
 import { parseClientUrl } from './handshake/client-url';
 import { checkServerResponse } from './handshake/client-response';
 import { findIllegalTokenChar } from './handshake/header-values';
+import { acceptServerExtensions, deflateOptionsFrom, describeParams, formatClientOffer } from './extensions/permessage-deflate';
+import type { IExtension } from './public-types';
 import WebSocketConnection = require('./WebSocketConnection');
 
 /** The merged client config (`client.config`). */
@@ -32,6 +34,8 @@ class WebSocketClient extends EventEmitter {
   response: http.IncomingMessage | undefined;
   firstDataChunk: Buffer | null | undefined;
   protocol: string | undefined;
+  /** New: the extensions agreed in the last handshake (permessage-deflate when enabled and accepted). */
+  extensions: IExtension[] = [];
   _req: http.ClientRequest | null = null;
 
   constructor(config?: IClientConfig) {
@@ -106,6 +110,8 @@ class WebSocketClient extends EventEmitter {
       Host: requestHeaders['Host'] ?? hostHeader,
     });
     if (list.length > 0) requestHeaders['Sec-WebSocket-Protocol'] = list.join(', ');
+    const deflateOptions = deflateOptionsFrom(this.config.perMessageDeflate);
+    if (deflateOptions !== null) requestHeaders['Sec-WebSocket-Extensions'] = formatClientOffer(deflateOptions);
     if (this.origin) {
       if (this.config.webSocketVersion === 13) requestHeaders['Origin'] = this.origin;
       else requestHeaders['Sec-WebSocket-Origin'] = this.origin;
@@ -175,6 +181,16 @@ class WebSocketClient extends EventEmitter {
       return;
     }
     this.protocol = check.protocol;
+    this.extensions = [];
+    const header = this.response?.headers['sec-websocket-extensions'];
+    if (header !== undefined && header !== '') {
+      const agreed = acceptServerExtensions(header, deflateOptionsFrom(this.config.perMessageDeflate));
+      if (typeof agreed === 'string') {
+        this.failHandshake(agreed);
+        return;
+      }
+      this.extensions = [describeParams(agreed)];
+    }
     this.succeedHandshake();
   }
 
@@ -187,7 +203,7 @@ class WebSocketClient extends EventEmitter {
   /** Creates the connection, emits `'connect'`, then feeds bytes that came with the 101. */
   succeedHandshake(): void {
     const socket = this.socket as Socket;
-    const connection = new WebSocketConnection(socket, [], this.protocol, true, this.config);
+    const connection = new WebSocketConnection(socket, this.extensions, this.protocol, true, this.config);
     connection.webSocketVersion = this.config.webSocketVersion;
     connection._addSocketEventListeners();
     this.emit('connect', connection);

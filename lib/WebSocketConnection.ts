@@ -7,7 +7,8 @@ import type { Socket } from 'node:net';
 import { Opcode } from './codec/constants';
 import type { WebSocketError } from './codec/errors';
 import { isValidCloseCode } from './codec/close-payload';
-import { WebSocketProtocol } from './protocol/protocol';
+import { WebSocketProtocol, type SendOptions } from './protocol/protocol';
+import { PerMessageDeflate, deflateOptionsFrom, paramsFromExtension } from './extensions/permessage-deflate';
 import type { ProtocolHandler, ReceivedClose, ReceivedFrame } from './protocol/events';
 import type { WriteCallback } from './protocol/output-sink';
 import { SocketOutput } from './transport/socket-output';
@@ -94,6 +95,8 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   private _socketListenersAdded = false;
   private _errorListenerAdded = false;
   private _destroyTimer: NodeJS.Timeout | null = null;
+  /** Set while we pause or resume the socket ourselves, so its events are not reported as the user's. */
+  private _internalFlowChange = false;
 
   constructor(
     socket: Socket,
@@ -128,6 +131,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
 
     this._output = new SocketOutput(socket);
     this._protocol = new WebSocketProtocol(this, this._output, {
+      deflate: createDeflate(this.extensions, !maskOutgoingPackets, config.perMessageDeflate),
       role: maskOutgoingPackets ? 'client' : 'server',
       maxFrameSize: config.maxReceivedFrameSize ?? 0x10000,
       maxMessageSize: this.maxReceivedMessageSize,
@@ -329,6 +333,22 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this.connected = false;
   }
 
+  /** @internal ProtocolHandler: pause reading while a received message is inflated. */
+  onBusy(busy: boolean): void {
+    if (busy) this._setSocketFlow(false);
+    else if (!this.inputPaused) this._setSocketFlow(true);
+  }
+
+  private _setSocketFlow(flowing: boolean): void {
+    this._internalFlowChange = true;
+    try {
+      if (flowing) this.socket.resume();
+      else this.socket.pause();
+    } finally {
+      this._internalFlowChange = false;
+    }
+  }
+
   /** @internal ProtocolHandler: a protocol violation or limit breach. */
   onError(error: WebSocketError): void {
     this._debug('Protocol error: %s', error.message);
@@ -367,7 +387,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this.socketHadError = hadError;
     this.connected = false;
     this.state = 'closed';
-    this._protocol.discard();
+    this._protocol.dispose();
     if (this.closeReasonCode === -1) {
       this.closeReasonCode = CLOSE_REASONS.CLOSE_REASON_ABNORMAL;
       this.closeDescription = 'Connection dropped by remote peer.';
@@ -390,11 +410,13 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 
   handleSocketPause(): void {
+    if (this._internalFlowChange) return;
     this.inputPaused = true;
     this.emit('pause');
   }
 
   handleSocketResume(): void {
+    if (this._internalFlowChange) return;
     this.inputPaused = false;
     this.emit('resume');
     this._resumeParsing();
@@ -412,7 +434,8 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   resume(): void {
     this._debug('resume');
     this.inputPaused = false;
-    this.socket.resume();
+    // While a message is inflating the socket stays paused; it resumes when the inflation ends.
+    if (!this._protocol.isInflating) this.socket.resume();
     this._resumeParsing();
   }
 
@@ -460,7 +483,12 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this._debug('Forcefully dropping connection. skipCloseFrame: %s, code: %d, description: %s', skipCloseFrame, code, text);
     this._protocol.discard();
     const sendFrame = skipCloseFrame !== true && (this.state === 'open' || this.state === 'peer_requested_close');
-    if (sendFrame) this.sendCloseFrame(code, text);
+    if (sendFrame) {
+      // RFC 6455 §7.1.7: failing the connection does not wait behind messages being compressed.
+      this._protocol.sendClose(code, text, undefined, true);
+      this._output.flush();
+      this.socket.end();
+    }
     this.connected = false;
     this.state = 'closed';
     this.clearCloseTimer();
@@ -545,30 +573,30 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 
   /** Sends a Buffer as binary, anything else with a `toString()` as text. */
-  send(data: Buffer | IStringified, cb?: WriteCallback): void {
+  send(data: Buffer | IStringified, cb?: WriteCallback, options?: SendOptions): void {
     if (Buffer.isBuffer(data)) {
-      this.sendBytes(data, cb);
+      this.sendBytes(data, cb, options);
     } else if (typeof data.toString === 'function') {
-      this.sendUTF(data, cb);
+      this.sendUTF(data, cb, options);
     } else {
       throw new Error('Data provided must either be a Node Buffer or implement toString()');
     }
   }
 
   /** Sends a text message (`data.toString()` as UTF-8). */
-  sendUTF(data: IStringified, cb?: WriteCallback): void {
+  sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): void {
     this._debug('sendUTF');
-    this._protocol.sendMessage(Opcode.TEXT, Buffer.from(data.toString(), 'utf8'), cb);
+    this._protocol.sendMessage(Opcode.TEXT, Buffer.from(data.toString(), 'utf8'), cb, options);
     this._afterSend();
   }
 
   /** Sends a binary message. */
-  sendBytes(data: Buffer, cb?: WriteCallback): void {
+  sendBytes(data: Buffer, cb?: WriteCallback, options?: SendOptions): void {
     this._debug('sendBytes');
     if (!Buffer.isBuffer(data)) {
       throw new Error('You must pass a Node Buffer object to WebSocketConnection.prototype.sendBytes()');
     }
-    this._protocol.sendMessage(Opcode.BINARY, data, cb);
+    this._protocol.sendMessage(Opcode.BINARY, data, cb, options);
     this._afterSend();
   }
 
@@ -611,8 +639,10 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     const code = typeof reasonCode === 'number' ? reasonCode : CLOSE_REASONS.CLOSE_REASON_NORMAL;
     this._debug('sendCloseFrame state: %s, reasonCode: %d, description: %s', this.state, code, description);
     this._protocol.sendClose(code, description, cb);
-    this._output.flush();
-    this.socket.end();
+    this._protocol.whenSent(() => {
+      this._output.flush();
+      this.socket.end();
+    });
   }
 
   private _afterSend(): void {
@@ -644,6 +674,17 @@ interface WebSocketConnection {
  */
 function descriptionOf(code: number): string {
   return CLOSE_DESCRIPTIONS[code] as string;
+}
+
+/** The permessage-deflate codec when the extensions list holds an agreement and the config enables it. */
+function createDeflate(extensions: IExtension[], isServer: boolean, option: unknown): PerMessageDeflate | null {
+  const options = deflateOptionsFrom(option);
+  if (options === null) return null;
+  for (const extension of extensions) {
+    const params = paramsFromExtension(extension);
+    if (params !== null) return new PerMessageDeflate(params, isServer, options);
+  }
+  return null;
 }
 
 function processOnTick(connection: WebSocketConnection): void {

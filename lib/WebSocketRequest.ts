@@ -13,7 +13,8 @@ import { reasonPhrase } from './handshake/http-status';
 import { legacyResourceUrl } from './handshake/legacy-url';
 import { checkUpgradeRequest } from './handshake/upgrade-checks';
 import type { IServerConfig } from './config';
-import type { ICookie } from './public-types';
+import type { ICookie, IExtension } from './public-types';
+import { deflateOptionsFrom, describeParams, negotiateOffers } from './extensions/permessage-deflate';
 import WebSocketConnection = require('./WebSocketConnection');
 
 /** An error from `readHandshake()`, carrying the HTTP status and headers of the refusal. */
@@ -170,6 +171,18 @@ class WebSocketRequest extends EventEmitter {
     // compat: the list is gone after accept(), as in WebSocket-Node.
     this.requestedProtocols = null as unknown as string[];
 
+    // New: permessage-deflate (RFC 7692), only when the server config enables it.
+    const extensions: IExtension[] = [];
+    const deflateOptions = deflateOptionsFrom(this.serverConfig.perMessageDeflate);
+    const offered = headerString(this.httpRequest.headers['sec-websocket-extensions']);
+    if (deflateOptions !== null && offered) {
+      const agreed = negotiateOffers(offered, deflateOptions);
+      if (agreed !== null) {
+        response += `Sec-WebSocket-Extensions: ${agreed.response}\r\n`;
+        extensions.push(describeParams(agreed.params));
+      }
+    }
+
     if (allowedOrigin) {
       const origin = stripCrLf(allowedOrigin);
       if (this.webSocketVersion === 13) response += `Origin: ${origin}\r\n`;
@@ -189,7 +202,7 @@ class WebSocketRequest extends EventEmitter {
     this.emit('requestResolved', this);
     response += '\r\n';
 
-    const connection = new WebSocketConnection(this.socket, [], acceptedProtocol, false, this.serverConfig);
+    const connection = new WebSocketConnection(this.socket, extensions, acceptedProtocol, false, this.serverConfig);
     connection.webSocketVersion = this.webSocketVersion as number;
     connection.remoteAddress = this.remoteAddress as string;
     connection.remoteAddresses = this.remoteAddresses;

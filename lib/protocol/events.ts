@@ -37,6 +37,8 @@ export interface ProtocolHandler {
   onPong(payload: Buffer): void;
   /** The peer started or answered the closing handshake; nothing after it is parsed. */
   onClose(close: ReceivedClose): void;
+  /** True while a received message is being inflated and parsing waits; false when it resumes. */
+  onBusy(busy: boolean): void;
   /** The peer broke a rule; the connection must be failed with `error.closeCode` (RFC 6455 §7.1.7). */
   onError(error: WebSocketError): void;
 }

@@ -31,15 +31,15 @@ export class MessageAssembler {
   /** Growing buffer once a message spans several pieces. */
   private acc: Buffer = EMPTY;
   private readonly utf8 = new Utf8StreamValidator();
-  private maxSize: number;
+  /** The size limit (the connection's `maxReceivedMessageSize`). */
+  readonly maxMessageSize: number;
 
   constructor(maxSize: number) {
-    this.maxSize = maxSize;
+    this.maxMessageSize = maxSize;
   }
 
-  /** Changes the size limit (the connection's `maxReceivedMessageSize`). */
-  setMaxSize(maxSize: number): void {
-    this.maxSize = maxSize;
+  private get maxSize(): number {
+    return this.maxMessageSize;
   }
 
   /** Starts a message with its first frame. */

@@ -9,6 +9,7 @@ import { FrameParser, type FrameHandler, type MaskPolicy, type ParsedFrameHeader
 import { encodeFrame, type FrameHeaderFields } from '../codec/frame-writer';
 import { randomMaskKeys, type MaskKeySource } from '../codec/mask';
 import { isValidUtf8 } from '../codec/utf8';
+import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 import { MessageAssembler } from './message-assembler';
 import type { ProtocolHandler } from './events';
 import type { OutputSink, WriteCallback } from './output-sink';
@@ -32,6 +33,20 @@ export interface ProtocolOptions {
   readonly maskPolicy?: MaskPolicy;
   /** Mask key source for a client; defaults to crypto randomness. */
   readonly maskKeys?: MaskKeySource;
+  /** The negotiated permessage-deflate codec (RFC 7692), if any. */
+  readonly deflate?: PerMessageDeflate | null;
+}
+
+/** Per-send choices. */
+export interface SendOptions {
+  /** False sends this message uncompressed even when permessage-deflate was agreed. */
+  readonly compress?: boolean;
+}
+
+/** A send waiting behind a compression in progress (RFC 7692 leaves order to us: we keep it). */
+interface QueuedSend {
+  readonly run: () => void;
+  readonly callback: WriteCallback | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -60,6 +75,16 @@ export class WebSocketProtocol implements FrameHandler {
   private inMessageFrame = false;
   private frameExpectedTotal = 0;
 
+  private readonly deflate: PerMessageDeflate | null;
+  /** Whether the message being received is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
+  private compressed = false;
+  private compressedPieces: Buffer[] = [];
+  /** True while a received message is being inflated: parsing waits so order is kept. */
+  private inflating = false;
+  /** Non-null while a message is being compressed: every later send waits here, in order. */
+  private sendQueue: QueuedSend[] | null = null;
+  private disposed = false;
+
   constructor(handler: ProtocolHandler, out: OutputSink, options: ProtocolOptions) {
     this.handler = handler;
     this.out = out;
@@ -67,10 +92,12 @@ export class WebSocketProtocol implements FrameHandler {
     this.fragmentOutgoing = options.fragmentOutgoing;
     this.fragmentationThreshold = options.fragmentationThreshold;
     this.maskKeys = options.role === 'client' ? (options.maskKeys ?? randomMaskKeys) : null;
+    this.deflate = options.deflate ?? null;
     this.parser = new FrameParser(this, {
       maxFrameSize: options.maxFrameSize,
       maskPolicy: options.maskPolicy ?? (options.role === 'server' ? 'require' : 'forbid'),
-      allowRsv1: false,
+      // RFC 7692 §6: permessage-deflate gives RSV1 its meaning; without it RSV1 is a violation.
+      allowRsv1: options.deflate != null,
     });
     this.assembler = new MessageAssembler(options.maxMessageSize);
   }
@@ -117,6 +144,24 @@ export class WebSocketProtocol implements FrameHandler {
     this.assembler.clear();
     this.control = [];
     this.framePieces = [];
+    this.compressedPieces = [];
+  }
+
+  /** Releases everything: zlib streams, and sends still waiting (their callbacks get an Error). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.discard();
+    this.deflate?.close();
+    this.failQueuedSends();
+  }
+
+  private failQueuedSends(): void {
+    const queue = this.sendQueue;
+    this.sendQueue = null;
+    if (queue === null) return;
+    const error = new Error('The WebSocket connection closed before the message was sent.');
+    for (const item of queue) if (item.callback !== undefined) process.nextTick(item.callback, error);
   }
 
   private fail(error: unknown): void {
@@ -152,12 +197,16 @@ export class WebSocketProtocol implements FrameHandler {
     if (opcode === Opcode.CONTINUATION) {
       // RFC 6455 §5.4: a continuation frame only continues a message that was started.
       if (!assembler.active) throw protocolError('Unexpected Continuation Frame');
+      // RFC 7692 §6.1: RSV1 is set on the first frame of a compressed message only.
+      if (h.rsv1) throw protocolError('Unsupported usage of rsv bits without negotiated extension.');
     } else {
       // RFC 6455 §5.4: the fragments of one message "MUST NOT be interleaved" with another message.
       if (assembler.active) {
         throw protocolError(`Illegal frame opcode 0x${opcode.toString(16)} received in middle of fragmented message.`);
       }
       assembler.begin(opcode);
+      this.compressed = h.rsv1;
+      this.compressedPieces = [];
     }
     // compat: a single-frame message is limited only by maxReceivedFrameSize, as in WebSocket-Node.
     assembler.addFrame(h.length, !(h.fin && opcode !== Opcode.CONTINUATION));
@@ -172,6 +221,10 @@ export class WebSocketProtocol implements FrameHandler {
       return;
     }
     if (this.inMessageFrame) {
+      if (this.compressed) {
+        if (piece.length > 0) this.compressedPieces.push(piece);
+        return;
+      }
       const whole = h.fin && h.opcode !== Opcode.CONTINUATION && piece.length === h.length;
       this.assembler.addPiece(piece, whole, this.frameExpectedTotal);
     } else if (piece.length > 0) {
@@ -194,7 +247,47 @@ export class WebSocketProtocol implements FrameHandler {
       return;
     }
     this.inMessageFrame = false;
-    if (h.fin) this.handler.onMessage(this.assembler.finish());
+    if (!h.fin) return;
+    if (this.compressed) {
+      this.inflateMessage();
+      return;
+    }
+    this.handler.onMessage(this.assembler.finish());
+  }
+
+  /** Whether a received message is being inflated (parsing waits for it). */
+  get isInflating(): boolean {
+    return this.inflating;
+  }
+
+  /**
+   * Inflates the compressed message just completed. Parsing stops until it is done, so frames that
+   * follow (control frames included) are handled after this message, in order.
+   */
+  private inflateMessage(): void {
+    const deflate = this.deflate as PerMessageDeflate;
+    const pieces = this.compressedPieces;
+    this.compressedPieces = [];
+    this.inflating = true;
+    this.parser.stop();
+    this.handler.onBusy(true);
+    deflate.decompress(pieces, this.assembler.maxMessageSize, (error, chunks) => {
+      this.inflating = false;
+      if (this.discarding) return;
+      try {
+        if (error !== null) {
+          // A stream zlib cannot inflate is invalid data (RFC 7692 §8: fail the connection).
+          throw error instanceof WebSocketError ? error : invalidUtf8Error('Invalid compressed data received.');
+        }
+        for (const chunk of chunks ?? []) this.assembler.addProduced(chunk);
+        this.handler.onMessage(this.assembler.finish());
+        if (this.discarding) return;
+        this.handler.onBusy(false);
+        this.parser.resume();
+      } catch (caught) {
+        this.fail(caught);
+      }
+    });
   }
 
   private reportFrame(h: ParsedFrameHeader, payload: Buffer): void {
@@ -237,18 +330,48 @@ export class WebSocketProtocol implements FrameHandler {
   // ---- sending ----
 
   /** Sends a text or binary message, fragmented per the options; `callback` runs after the last frame. */
-  sendMessage(opcode: typeof Opcode.TEXT | typeof Opcode.BINARY, payload: Buffer, callback?: WriteCallback): void {
+  sendMessage(
+    opcode: typeof Opcode.TEXT | typeof Opcode.BINARY,
+    payload: Buffer,
+    callback?: WriteCallback,
+    options?: SendOptions,
+  ): void {
+    if (this.sendQueue !== null) {
+      this.sendQueue.push({ run: () => this.sendMessage(opcode, payload, callback, options), callback });
+      return;
+    }
+    const deflate = this.deflate;
+    if (deflate !== null && options?.compress !== false && payload.length >= deflate.threshold) {
+      // Everything sent from now on waits until this message is compressed and written.
+      this.sendQueue = [];
+      deflate.compress(payload, (error, compressed) => {
+        if (this.disposed) return;
+        if (error !== null || compressed === undefined) {
+          if (callback !== undefined) callback(error ?? new Error('Compression failed.'));
+        } else {
+          this.writeMessage(opcode, compressed, true, callback);
+        }
+        this.drainSendQueue();
+      });
+      return;
+    }
+    this.writeMessage(opcode, payload, false, callback);
+  }
+
+  /** Frames and writes a message; RSV1 marks the first frame of a compressed one (RFC 7692 §6). */
+  private writeMessage(opcode: number, payload: Buffer, compressed: boolean, callback: WriteCallback | undefined): void {
     const threshold = this.fragmentationThreshold;
     const length = payload.length;
     // compat fix: a threshold of 0 (or less) made WebSocket-Node loop forever; treat it as "do not fragment".
     if (!this.fragmentOutgoing || threshold <= 0 || length <= threshold) {
-      encodeFrame(this.out, { fin: true, rsv1: false, opcode }, payload, this.maskKeys);
+      encodeFrame(this.out, { fin: true, rsv1: compressed, opcode }, payload, this.maskKeys);
     } else {
       for (let offset = 0; offset < length; offset += threshold) {
         const end = Math.min(offset + threshold, length);
+        const first = offset === 0;
         encodeFrame(
           this.out,
-          { fin: end === length, rsv1: false, opcode: offset === 0 ? opcode : Opcode.CONTINUATION },
+          { fin: end === length, rsv1: compressed && first, opcode: first ? opcode : Opcode.CONTINUATION },
           payload.subarray(offset, end),
           this.maskKeys,
         );
@@ -257,28 +380,53 @@ export class WebSocketProtocol implements FrameHandler {
     if (callback !== undefined) this.out.pushCallback(callback);
   }
 
+  /** Runs the sends that waited for a compression, in order, until one starts another. */
+  private drainSendQueue(): void {
+    const queue = this.sendQueue ?? [];
+    this.sendQueue = null;
+    for (let i = 0; i < queue.length; i++) {
+      queue[i]!.run();
+      if (this.sendQueue !== null) {
+        // A queued send started a new compression: the rest waits behind it.
+        const pending: QueuedSend[] = this.sendQueue;
+        pending.push(...queue.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  /** Runs `fn` once every send made so far has been written to the output (now, if none waits). */
+  whenSent(fn: () => void): void {
+    if (this.sendQueue !== null) this.sendQueue.push({ run: fn, callback: undefined });
+    else fn();
+  }
+
   /** Sends one frame as given (WebSocket-Node's `sendFrame`), masked when this is a client. */
   sendFrame(fields: FrameHeaderFields, payload: Buffer, callback?: WriteCallback): void {
+    if (this.sendQueue !== null) {
+      this.sendQueue.push({ run: () => this.sendFrame(fields, payload, callback), callback });
+      return;
+    }
     encodeFrame(this.out, fields, payload, this.maskKeys);
     if (callback !== undefined) this.out.pushCallback(callback);
   }
 
   /** Sends a ping or pong; the payload must already fit 125 bytes. */
   sendControl(opcode: typeof Opcode.PING | typeof Opcode.PONG, payload: Buffer, callback?: WriteCallback): void {
-    encodeFrame(this.out, { fin: true, rsv1: false, opcode }, payload, this.maskKeys);
-    if (callback !== undefined) this.out.pushCallback(callback);
+    this.sendFrame({ fin: true, rsv1: false, opcode }, payload, callback);
   }
 
   /**
-   * Sends our close frame, once. A code of 1005 sends an empty body (RFC 6455 §7.1.5 "no status
-   * code"); the reason is cut to fit the frame.
+   * Sends our close frame, once, after anything still being compressed (or at once, dropping what
+   * waits, when `immediately`: failing the connection skips the queue). A code of 1005 sends an
+   * empty body (RFC 6455 §7.1.5 "no status code"); the reason is cut to fit the frame.
    */
-  sendClose(code: number, reason?: string, callback?: WriteCallback): void {
+  sendClose(code: number, reason?: string, callback?: WriteCallback, immediately = false): void {
     if (this.closeSent) return;
     this.closeSent = true;
+    if (immediately) this.failQueuedSends();
     const body = code === 1005 ? EMPTY : encodeClosePayload(code, reason);
-    encodeFrame(this.out, { fin: true, rsv1: false, opcode: Opcode.CLOSE }, body, this.maskKeys);
-    if (callback !== undefined) this.out.pushCallback(callback);
+    this.sendFrame({ fin: true, rsv1: false, opcode: Opcode.CLOSE }, body, callback);
   }
 }
 
