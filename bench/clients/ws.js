@@ -1,0 +1,3 @@
+'use strict';
+// ws@8's client with bufferutil.
+require('./_ws')();

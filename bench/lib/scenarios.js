@@ -1,0 +1,42 @@
+'use strict';
+// Every scenario run.js knows. `type` picks the driver:
+//   echo       load generator against each server implementation (msg/s or MB/s)
+//   handshake  open + close as fast as possible with bounded concurrency
+//   rss        server RSS growth per idle connection
+//   latency    fixed-rate round trips on one connection (rows for p50 and p99)
+//   client     each implementation's client against one fixed server
+//   micro      codec micro-benchmarks (bench/micro.js), run once, not per implementation
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+
+const SCENARIOS = [
+  { id: 'binary64-1', type: 'echo', title: '64 B binary, 1 connection', kind: 'binary', size: 64, connections: 1, window: 64, unit: 'msg/s' },
+  { id: 'binary64-50', type: 'echo', title: '64 B binary, 50 connections', kind: 'binary', size: 64, connections: 50, window: 64, unit: 'msg/s' },
+  { id: 'text64-1', type: 'echo', title: '64 B ASCII text, 1 connection', kind: 'text', size: 64, connections: 1, window: 64, unit: 'msg/s' },
+  { id: 'text64-50', type: 'echo', title: '64 B ASCII text, 50 connections', kind: 'text', size: 64, connections: 50, window: 64, unit: 'msg/s' },
+  { id: 'utf8-64-1', type: 'echo', title: '64 B multi-byte UTF-8 text, 1 connection', kind: 'utf8', size: 64, connections: 1, window: 64, unit: 'msg/s' },
+  { id: 'utf8-64-50', type: 'echo', title: '64 B multi-byte UTF-8 text, 50 connections', kind: 'utf8', size: 64, connections: 50, window: 64, unit: 'msg/s' },
+  // Fewer messages in flight for big payloads: the window only has to keep the pipe full.
+  { id: 'binary64k', type: 'echo', title: '64 KiB binary, 1 connection', kind: 'binary', size: 64 * KiB, connections: 1, window: 16, unit: 'MB/s' },
+  { id: 'binary1m', type: 'echo', title: '1 MiB binary, 1 connection', kind: 'binary', size: MiB, connections: 1, window: 4, unit: 'MB/s' },
+  { id: 'handshakes', type: 'handshake', title: 'handshake + close, 16 at a time', concurrency: 16, unit: 'conn/s' },
+  { id: 'rss-2000', type: 'rss', title: 'server RSS per idle connection, 2,000 connections', connections: 2000, unit: 'KiB/conn', lower: true },
+  { id: 'latency-1000', type: 'latency', title: 'round trip at 1,000 msg/s, 64 B binary, 1 connection', kind: 'binary', size: 64, rate: 1000, unit: 'µs', lower: true },
+  { id: 'client-binary64', type: 'client', title: 'client: 64 B binary, 1 connection, vs fixed server', kind: 'binary', size: 64, connections: 1, window: 64, unit: 'msg/s' },
+  { id: 'client-binary64k', type: 'client', title: 'client: 64 KiB binary, 1 connection, vs fixed server', kind: 'binary', size: 64 * KiB, connections: 1, window: 16, unit: 'MB/s' },
+  { id: 'micro', type: 'micro', title: 'codec micro-benchmarks' },
+];
+
+const GROUPS = {
+  all: SCENARIOS.map((s) => s.id),
+  echo: SCENARIOS.filter((s) => s.type === 'echo').map((s) => s.id),
+  server: SCENARIOS.filter((s) => ['echo', 'handshake', 'rss', 'latency'].includes(s.type)).map((s) => s.id),
+  client: SCENARIOS.filter((s) => s.type === 'client').map((s) => s.id),
+};
+
+function byId(id) {
+  return SCENARIOS.find((s) => s.id === id);
+}
+
+module.exports = { SCENARIOS, GROUPS, byId, KiB, MiB };

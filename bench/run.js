@@ -1,0 +1,772 @@
+'use strict';
+// Runs the benchmark matrix: for each scenario, runs 1..N of every implementation interleaved
+// (A B C A B C), each run on a freshly started server, then the median per cell, one markdown
+// table with ratios against ws, and the results saved under bench/results/.
+// `node bench/run.js --help` lists the options.
+
+const { spawn, spawnSync, execFileSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { SCENARIOS, GROUPS, byId } = require('./lib/scenarios');
+
+const BENCH = __dirname;
+const ROOT = path.resolve(BENCH, '..');
+const LOADGEN = path.join(BENCH, 'loadgen.js');
+const MICRO = path.join(BENCH, 'micro.js');
+
+// Every implementation has an echo server in servers/<name>.js and a client in clients/<name>.js;
+// `raw` is the ceiling on both sides (its client is the load generator itself).
+const IMPLS = ['ours', 'websocket', 'ws', 'ws-nobufferutil', 'raw'];
+const BASELINE = 'ws';
+const EXPECT_NATIVE = { ws: true, 'ws-nobufferutil': false }; // bufferutil loaded or not
+
+const HELP = `Usage: node bench/run.js [options]     (npm run bench -- [options])
+
+  --scenario LIST   scenario ids or groups, comma separated (default: all)
+                    groups: ${Object.keys(GROUPS).join(', ')}
+  --impl LIST       implementations (default: ${IMPLS.join(',')})
+  --runs N          runs per cell, median reported (default 3)
+  --duration S      measured seconds per run (default 3)
+  --warmup S        unmeasured seconds before each run (default 1)
+  --sample N        check the payload of 1 echo in N byte for byte; 0 = lengths only (default 17)
+  --client-server I fixed server for the client scenarios (default raw)
+  --rss-connections N   idle connections for rss-2000 (default 2000)
+  --micro-time MS   time per micro-benchmark sample (default 100)
+  --no-pin          do not pin processes to CPUs
+  --loadgen-cpu N   CPU for the load generator and clients (default 0)
+  --server-cpu N    CPU for the servers (default 1)
+  --out DIR         where results go (default bench/results)
+  --no-save         print the table only
+  --list            list the scenarios and exit
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function parseOptions(argv) {
+  const o = {
+    scenario: 'all',
+    impl: IMPLS.join(','),
+    runs: 3,
+    duration: 3,
+    warmup: 1,
+    sample: 17,
+    clientServer: 'raw',
+    rssConnections: 2000,
+    microTime: 100,
+    pin: true,
+    loadgenCpu: 0,
+    serverCpu: 1,
+    out: path.join(BENCH, 'results'),
+    save: true,
+    list: false,
+  };
+  const flags = { '--no-pin': ['pin', false], '--no-save': ['save', false], '--list': ['list', true] };
+  const values = {
+    '--scenario': 'scenario',
+    '--impl': 'impl',
+    '--runs': 'runs',
+    '--duration': 'duration',
+    '--warmup': 'warmup',
+    '--sample': 'sample',
+    '--client-server': 'clientServer',
+    '--rss-connections': 'rssConnections',
+    '--micro-time': 'microTime',
+    '--loadgen-cpu': 'loadgenCpu',
+    '--server-cpu': 'serverCpu',
+    '--out': 'out',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let v;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq !== -1) {
+      v = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(HELP);
+      process.exit(0);
+    } else if (flags[a]) {
+      o[flags[a][0]] = flags[a][1];
+    } else if (values[a]) {
+      if (v === undefined) v = argv[++i];
+      if (v === undefined) fatal(`missing value for ${a}`);
+      const key = values[a];
+      o[key] = typeof o[key] === 'number' ? Number(v) : v;
+      if (typeof o[key] === 'number' && !Number.isFinite(o[key])) fatal(`${a} needs a number`);
+    } else {
+      fatal(`unknown option ${a}\n\n${HELP}`);
+    }
+  }
+  if (o.runs < 1 || o.runs > 20) fatal('--runs must be between 1 and 20');
+  if (o.duration <= 0 || o.duration > 60) fatal('--duration must be in (0, 60] seconds');
+  if (o.warmup < 0 || o.warmup > 30) fatal('--warmup must be in [0, 30] seconds');
+  o.out = path.resolve(o.out);
+
+  const ids = [];
+  for (const s of o.scenario.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const list = GROUPS[s] || (byId(s) ? [s] : null);
+    if (!list) fatal(`unknown scenario ${s}; --list shows them`);
+    for (const id of list) if (!ids.includes(id)) ids.push(id);
+  }
+  o.scenarios = SCENARIOS.filter((s) => ids.includes(s.id)).map((s) =>
+    s.type === 'rss' ? { ...s, connections: o.rssConnections } : s
+  );
+  o.impls = o.impl.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const i of o.impls) if (!IMPLS.includes(i)) fatal(`unknown implementation ${i} (${IMPLS.join(', ')})`);
+  if (!IMPLS.includes(o.clientServer)) fatal(`unknown --client-server ${o.clientServer}`);
+  return o;
+}
+
+function fatal(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+function log(msg) {
+  process.stderr.write(msg + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+
+function openFileLimit() {
+  try {
+    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const [soft, hard] = line.split(/\s{2,}/).slice(1, 3);
+    const num = (x) => (x === 'unlimited' ? Infinity : Number(x));
+    return { soft: num(soft), hard: num(hard) };
+  } catch {
+    return null;
+  }
+}
+
+// Node raises its soft RLIMIT_NOFILE to the hard limit when it starts, but cannot go past the
+// hard limit. A shell can, when it is allowed to (root, or a generous limits.conf), so run.js
+// re-runs itself through `bash -c 'ulimit -n N; exec node ...'`; every child inherits the limit.
+const CANNOT_RAISE = 97;
+
+function ensureFileLimit(o) {
+  const rss = o.scenarios.find((s) => s.type === 'rss');
+  if (!rss) return;
+  const need = rss.connections + 512;
+  const lim = openFileLimit();
+  if (!lim || lim.soft >= need) return;
+  if (!process.env.BENCH_ULIMIT_REEXEC) {
+    const target = Math.max(need, 8192);
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `ulimit -n ${target} 2>/dev/null || exit ${CANNOT_RAISE}; exec "$@"`,
+        'bash',
+        process.execPath,
+        ...process.execArgv,
+        __filename,
+        ...process.argv.slice(2),
+      ],
+      { stdio: 'inherit', env: { ...process.env, BENCH_ULIMIT_REEXEC: '1' } }
+    );
+    if (!r.error && r.status !== CANNOT_RAISE) process.exit(r.status === null ? 1 : r.status);
+  }
+  log(
+    `bench: the open file limit is ${lim.soft} but ${rss.id} needs about ${need} and it cannot be raised from here; ` +
+      `skipping it. Run 'ulimit -n 8192' (as a user allowed to) before the benchmark.`
+  );
+  o.scenarios = o.scenarios.filter((s) => s !== rss);
+}
+
+function detectPinning(o) {
+  if (!o.pin) return { pinned: false, why: 'disabled with --no-pin' };
+  const cpus = os.cpus().length;
+  if (cpus < 2) return { pinned: false, why: 'only one CPU' };
+  if (Math.max(o.loadgenCpu, o.serverCpu) >= cpus) return { pinned: false, why: `CPU ${Math.max(o.loadgenCpu, o.serverCpu)} does not exist` };
+  const r = spawnSync('taskset', ['-c', String(o.serverCpu), 'true']);
+  if (r.error || r.status !== 0) return { pinned: false, why: 'taskset is not available' };
+  return { pinned: true, why: `load generator and clients on CPU ${o.loadgenCpu}, servers on CPU ${o.serverCpu} (taskset)` };
+}
+
+function tryExec(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function pkgVersion(name) {
+  try {
+    return JSON.parse(fs.readFileSync(require.resolve(`${name}/package.json`, { paths: [ROOT] }), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+function machineInfo(pinning) {
+  let cpuModel = null;
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpuModel = m[1].trim();
+  } catch {
+    // not Linux
+  }
+  const commit = tryExec('git', ['rev-parse', '--short', 'HEAD']);
+  const status = tryExec('git', ['status', '--porcelain']);
+  return {
+    date: new Date().toISOString(),
+    commit: commit || 'unknown',
+    dirty: !!status,
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpu: cpuModel || (os.cpus()[0] && os.cpus()[0].model) || 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    pinning: pinning.why,
+    versions: {
+      ours: pkgVersion('websocket'),
+      websocket: pkgVersion('websocket-upstream'),
+      ws: pkgVersion('ws'),
+      bufferutil: pkgVersion('bufferutil'),
+      'utf-8-validate': pkgVersion('utf-8-validate'),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes. Each one exits when its stdin closes, and every one still alive is killed
+// when this process exits for any reason.
+
+const children = new Set();
+
+function killAll() {
+  for (const c of children) {
+    try {
+      c.proc.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`\nbench: ${sig}, stopping`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+class Child {
+  constructor(label, script, args, { cpu, nodeArgs = [], env = {}, pinning }) {
+    let cmd = process.execPath;
+    let argv = [...nodeArgs, script, ...args];
+    if (pinning.pinned && cpu !== undefined) {
+      argv = ['-c', String(cpu), cmd, ...argv];
+      cmd = 'taskset';
+    }
+    this.label = label;
+    this.proc = spawn(cmd, argv, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    this.lines = [];
+    this.waiter = null;
+    this.stderr = '';
+    this.exited = false;
+    this.exitCode = null;
+    children.add(this);
+    let buf = '';
+    this.proc.stdout.setEncoding('utf8');
+    this.proc.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        let msg;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue; // stray output from a library
+        }
+        this.lines.push(msg);
+        this.wake();
+      }
+    });
+    this.proc.stderr.setEncoding('utf8');
+    this.proc.stderr.on('data', (d) => {
+      this.stderr = (this.stderr + d).slice(-4000);
+    });
+    this.proc.stdin.on('error', () => {}); // the child may be gone already
+    this.exitPromise = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exited = true;
+        this.exitCode = code === null ? signal : code;
+        children.delete(this);
+        this.wake();
+        resolve();
+      });
+      this.proc.on('error', (err) => {
+        this.stderr += `\n${err.message}`;
+        this.exited = true;
+        children.delete(this);
+        this.wake();
+        resolve();
+      });
+    });
+  }
+
+  wake() {
+    if (this.waiter) this.waiter();
+  }
+
+  // The first message satisfying `pred`, or an error on timeout or exit.
+  next(pred, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        reject(new Error(`${this.label}: no answer within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      const check = () => {
+        const i = this.lines.findIndex(pred);
+        if (i !== -1) {
+          clearTimeout(timer);
+          this.waiter = null;
+          resolve(this.lines.splice(i, 1)[0]);
+        } else if (this.exited) {
+          clearTimeout(timer);
+          this.waiter = null;
+          reject(new Error(`${this.label} exited (${this.exitCode}): ${lastLines(this.stderr)}`));
+        }
+      };
+      this.waiter = check;
+      check();
+    });
+  }
+
+  send(line) {
+    if (!this.exited) this.proc.stdin.write(line + '\n');
+  }
+
+  async stop() {
+    if (this.exited) return;
+    this.proc.stdin.end();
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await this.exitPromise;
+    clearTimeout(timer);
+  }
+}
+
+// The thrown error's own line when there is one (a Node crash ends with a stack and a version
+// banner, which say little), otherwise the last lines.
+function lastLines(text, n = 3) {
+  const lines = text.trim().split('\n').filter(Boolean);
+  const err = lines.find((l) => /^\w*(Error|Exception)\b.*:/.test(l.trim()));
+  if (err) return err.trim();
+  return lines.slice(-n).join(' | ') || 'no output';
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function vmRssKiB(pid) {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+async function startServer(impl, ctx) {
+  const server = new Child(`${impl} server`, path.join(BENCH, 'servers', `${impl}.js`), [], {
+    cpu: ctx.o.serverCpu,
+    nodeArgs: ['--expose-gc'],
+    pinning: ctx.pinning,
+  });
+  try {
+    server.info = await server.next((m) => typeof m.port === 'number', 15000);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  ctx.native[impl] = server.info.native;
+  return server;
+}
+
+function loadgenArgs(sc, port, o) {
+  return ['--scenario', sc.id, '--port', String(port), '--duration', String(o.duration), '--warmup', String(o.warmup), '--sample', String(o.sample)];
+}
+
+function bound(o, extra = 0) {
+  return (o.warmup + o.duration) * 1000 + 30000 + extra;
+}
+
+async function runLoadgen(sc, port, ctx, script = LOADGEN, extraArgs = [], label = 'load generator') {
+  const lg = new Child(label, script, [...loadgenArgs(sc, port, ctx.o), ...extraArgs], { cpu: ctx.o.loadgenCpu, pinning: ctx.pinning });
+  try {
+    const { result } = await lg.next((m) => m.result, bound(ctx.o));
+    return result;
+  } finally {
+    await lg.stop();
+  }
+}
+
+async function runRss(sc, server, ctx) {
+  const pid = server.info.pid;
+  const gc = async () => {
+    server.send('gc');
+    await server.next((m) => 'gc' in m, 10000);
+    await sleep(300);
+  };
+  await gc();
+  const before = vmRssKiB(pid);
+  const lg = new Child('load generator', LOADGEN, [...loadgenArgs(sc, server.info.port, ctx.o), '--connections', String(sc.connections)], {
+    cpu: ctx.o.loadgenCpu,
+    pinning: ctx.pinning,
+  });
+  try {
+    const opened = await lg.next((m) => m.event === 'opened' || m.result, 120000);
+    if (opened.result) return opened.result;
+    await sleep(500);
+    await gc();
+    const after = vmRssKiB(pid);
+    lg.send('close');
+    const { result } = await lg.next((m) => m.result, 30000);
+    return {
+      ...result,
+      value: result.ok ? (after - before) / opened.connections : null,
+      unit: 'KiB/conn',
+      rssBeforeKiB: before,
+      rssAfterKiB: after,
+      connections: opened.connections,
+    };
+  } finally {
+    await lg.stop();
+  }
+}
+
+async function runOne(sc, impl, ctx) {
+  if (sc.type === 'client') {
+    const server = await startServer(ctx.o.clientServer, ctx);
+    try {
+      if (impl === 'raw') return await runLoadgen(sc, server.info.port, ctx);
+      return await runLoadgen(sc, server.info.port, ctx, path.join(BENCH, 'clients', `${impl}.js`), [], `${impl} client`);
+    } finally {
+      await server.stop();
+    }
+  }
+  const server = await startServer(impl, ctx);
+  try {
+    if (sc.type === 'rss') return await runRss(sc, server, ctx);
+    const result = await runLoadgen(sc, server.info.port, ctx);
+    if (server.exited) throw new Error(`server exited during the run: ${lastLines(server.stderr)}`);
+    return result;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function runMicro(ctx) {
+  const m = new Child('micro', MICRO, ['--json', '--time', String(ctx.o.microTime)], { cpu: ctx.o.loadgenCpu, pinning: ctx.pinning });
+  try {
+    return await m.next((x) => x.micro, 600000);
+  } finally {
+    await m.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries
+
+function median(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+// Latency gives two rows from the same runs.
+function metricsOf(sc) {
+  if (sc.type === 'latency') return [
+    { key: 'p50', label: `${sc.id} p50` },
+    { key: 'p99', label: `${sc.id} p99` },
+  ];
+  return [{ key: 'value', label: sc.id }];
+}
+
+function fmt(v, unit) {
+  if (v === null || v === undefined) return '—';
+  if (unit === 'msg/s' || unit === 'conn/s') {
+    if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+    if (v >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+    return Math.round(v).toLocaleString('en-US');
+  }
+  if (unit === 'MB/s') return Math.round(v).toLocaleString('en-US');
+  if (unit === 'KiB/conn') return v.toFixed(1);
+  if (unit === 'µs') return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
+  return String(Math.round(v * 100) / 100);
+}
+
+function ratio(a, b) {
+  if (a === null || b === null || !b) return null;
+  return a / b;
+}
+
+function fmtRatio(r) {
+  return r === null ? '' : `${r.toFixed(2)}×`;
+}
+
+function summarize(results, o) {
+  const rows = [];
+  for (const sc of o.scenarios) {
+    if (sc.type === 'micro') continue;
+    for (const metric of metricsOf(sc)) {
+      const row = { scenario: sc.id, metric: metric.key, label: metric.label, title: sc.title, unit: sc.unit, lower: !!sc.lower, cells: {} };
+      for (const impl of o.impls) {
+        const runs = (results[sc.id] && results[sc.id][impl]) || [];
+        if (!runs.length) continue;
+        const ok = runs.filter((r) => r.ok);
+        row.cells[impl] = {
+          median: median(ok.map((r) => r[metric.key])),
+          runs: runs.map((r) => (r.ok ? r[metric.key] : null)),
+          failed: runs.length - ok.length,
+        };
+      }
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+function markdownTable(rows, impls) {
+  const head = ['scenario', 'unit', ...impls];
+  const showVsUpstream = impls.includes('ours') && impls.includes('websocket');
+  if (showVsUpstream) head.push('ours ÷ websocket');
+  const out = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  for (const row of rows) {
+    const base = row.cells[BASELINE] ? row.cells[BASELINE].median : null;
+    const cells = [row.label, row.lower ? `${row.unit} ↓` : row.unit];
+    for (const impl of impls) {
+      const c = row.cells[impl];
+      if (!c) {
+        cells.push('');
+        continue;
+      }
+      let s = fmt(c.median, row.unit);
+      if (c.median === null) s = 'failed';
+      else if (impl !== BASELINE && base !== null) s += ` (${fmtRatio(ratio(c.median, base))})`;
+      if (c.failed && c.median !== null) s += ` *${c.failed} failed*`;
+      cells.push(s);
+    }
+    if (showVsUpstream) {
+      const a = row.cells.ours;
+      const b = row.cells.websocket;
+      cells.push(a && b ? fmtRatio(ratio(a.median, b.median)) : '');
+    }
+    out.push(`| ${cells.join(' | ')} |`);
+  }
+  return out.join('\n');
+}
+
+function runsTable(rows, impls) {
+  const out = ['| scenario | impl | runs (in order) |', '|---|---|---|'];
+  for (const row of rows) {
+    for (const impl of impls) {
+      const c = row.cells[impl];
+      if (!c) continue;
+      out.push(`| ${row.label} | ${impl} | ${c.runs.map((v) => (v === null ? 'failed' : fmt(v, row.unit))).join(', ')} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+function report(meta, o, rows, micro, errors) {
+  const lines = [];
+  lines.push(`# Benchmark results: ${meta.date.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? ' (uncommitted changes)' : ''}`);
+  lines.push('');
+  lines.push(`- Machine: ${meta.cpu}, ${meta.cores} cores, ${meta.memoryGiB} GiB, ${meta.platform}`);
+  lines.push(`- Node ${meta.node} (V8 ${meta.v8})`);
+  const v = meta.versions;
+  lines.push(
+    `- Versions: ours ${v.ours || '?'}, websocket ${v.websocket || '?'} (as websocket-upstream), ws ${v.ws || '?'}, ` +
+      `bufferutil ${v.bufferutil || '?'}, utf-8-validate ${v['utf-8-validate'] || '?'}`
+  );
+  lines.push(`- Pinning: ${meta.pinning}`);
+  lines.push(
+    `- Method: ${o.runs} run(s) per cell, implementations interleaved (A B C A B C), median shown; each run on a fresh ` +
+      `server, ${o.warmup} s warm-up then ${o.duration} s measured; every echo's length checked and 1 in ${o.sample || '∞'} ` +
+      `compared byte for byte. Client scenarios run against the \`${o.clientServer}\` server.`
+  );
+  const nativeNotes = Object.entries(meta.native || {}).map(([impl, n]) => `${impl}: bufferutil ${n.bufferutil ? 'native' : 'not loaded'}`);
+  if (nativeNotes.length) lines.push(`- Native add-ons in the servers: ${nativeNotes.join('; ')}`);
+  lines.push('');
+  if (rows.length) {
+    lines.push('## Results');
+    lines.push('');
+    lines.push(
+      `Each cell is the median; in brackets, the ratio to \`${BASELINE}\` (with bufferutil). ↓ marks rows where lower is ` +
+        `better; elsewhere higher is better. \`raw\` is a minimal \`net\` framing server (and, for client rows, the raw load ` +
+        `generator): the ceiling, not a competitor.`
+    );
+    lines.push('');
+    lines.push(markdownTable(rows, o.impls));
+    lines.push('');
+    lines.push('Scenarios:');
+    lines.push('');
+    for (const sc of o.scenarios) if (sc.type !== 'micro') lines.push(`- \`${sc.id}\`: ${sc.title}${sc.window ? `, ${sc.window} messages in flight per connection` : ''}`);
+    lines.push('');
+    lines.push('<details><summary>Every run</summary>');
+    lines.push('');
+    lines.push(runsTable(rows, o.impls));
+    lines.push('');
+    lines.push('</details>');
+    lines.push('');
+  }
+  if (micro) {
+    lines.push('## Codec micro-benchmarks');
+    lines.push('');
+    lines.push(micro.markdown.trim());
+    lines.push('');
+  }
+  if (errors.length) {
+    lines.push('## Failed runs');
+    lines.push('');
+    for (const e of errors) lines.push(`- ${e}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function save(o, meta, md, json) {
+  fs.mkdirSync(o.out, { recursive: true });
+  let base = `${meta.date.slice(0, 10)}-${meta.commit}${meta.dirty ? '-dirty' : ''}`;
+  if (fs.existsSync(path.join(o.out, `${base}.md`))) base += `-${meta.date.slice(11, 19).replace(/:/g, '')}`;
+  const mdPath = path.join(o.out, `${base}.md`);
+  fs.writeFileSync(mdPath, md + '\n');
+  fs.writeFileSync(path.join(o.out, `${base}.json`), JSON.stringify(json, null, 2) + '\n');
+  return mdPath;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const o = parseOptions(process.argv.slice(2));
+  if (o.list) {
+    for (const s of SCENARIOS) process.stdout.write(`${s.id.padEnd(18)} ${s.title}${s.unit ? ` (${s.unit})` : ''}\n`);
+    process.stdout.write(`\ngroups: ${Object.entries(GROUPS).map(([k, v]) => `${k} = ${v.join(',')}`).join('\n        ')}\n`);
+    return;
+  }
+  ensureFileLimit(o);
+  if (!o.scenarios.length) fatal('nothing left to run');
+  const pinning = detectPinning(o);
+  const meta = machineInfo(pinning);
+  const ctx = { o, pinning, native: {} };
+  meta.native = ctx.native;
+  const errors = [];
+
+  // An implementation that cannot start (ours, while it is being written) is left out, not fatal.
+  const needsServers = o.scenarios.some((s) => s.type !== 'micro' && s.type !== 'client');
+  const needsClients = o.scenarios.some((s) => s.type === 'client');
+  const usable = [];
+  for (const impl of o.impls) {
+    let reason = null;
+    if (needsServers || (needsClients && impl === o.clientServer)) {
+      try {
+        const s = await startServer(impl, ctx);
+        await s.stop();
+        const want = EXPECT_NATIVE[impl];
+        if (want !== undefined && s.info.native.bufferutil !== want) {
+          log(`bench: warning: ${impl} server has bufferutil ${s.info.native.bufferutil ? 'loaded' : 'not loaded'}`);
+        }
+      } catch (err) {
+        reason = err.message;
+      }
+    }
+    if (!reason && needsClients && impl !== 'raw') {
+      const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(impl === 'ours' ? 'websocket' : impl === 'websocket' ? 'websocket-upstream' : 'ws')})`], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+      if (probe.status !== 0) reason = `cannot be loaded: ${lastLines(probe.stderr, 1)}`;
+    }
+    if (reason) {
+      log(`bench: skipping ${impl}: ${reason}`);
+      errors.push(`${impl} skipped: ${reason}`);
+    } else {
+      usable.push(impl);
+    }
+  }
+  o.impls = usable;
+  if (needsClients && !usable.includes(o.clientServer)) {
+    // The fixed server has to be usable even when it is not being compared.
+    try {
+      const s = await startServer(o.clientServer, ctx);
+      await s.stop();
+    } catch (err) {
+      fatal(`the client scenarios' server ${o.clientServer} does not start: ${err.message}`);
+    }
+  }
+
+  const perRun = o.warmup + o.duration + 1.5;
+  const measured = o.scenarios.filter((s) => s.type !== 'micro');
+  const estimate = Math.ceil((measured.length * o.impls.length * o.runs * perRun) / 60);
+  log(
+    `bench: ${measured.length} scenario(s) × ${o.impls.length} implementation(s) × ${o.runs} run(s), about ${estimate} min` +
+      `${o.scenarios.some((s) => s.type === 'micro') ? ' plus micro-benchmarks' : ''}; ${pinning.why}`
+  );
+
+  const results = {};
+  let micro = null;
+  for (const sc of o.scenarios) {
+    if (sc.type === 'micro') {
+      log('micro-benchmarks …');
+      try {
+        micro = await runMicro(ctx);
+      } catch (err) {
+        errors.push(`micro: ${err.message}`);
+        log(`micro: failed: ${err.message}`);
+      }
+      continue;
+    }
+    results[sc.id] = {};
+    for (let run = 1; run <= o.runs; run++) {
+      for (const impl of o.impls) {
+        let res;
+        try {
+          res = await runOne(sc, impl, ctx);
+        } catch (err) {
+          res = { ok: false, value: null, errors: [err.message] };
+        }
+        (results[sc.id][impl] = results[sc.id][impl] || []).push(res);
+        const shown =
+          sc.type === 'latency' && res.ok
+            ? `p50 ${fmt(res.p50, 'µs')} p99 ${fmt(res.p99, 'µs')} µs at ${Math.round(res.rate)} msg/s`
+            : `${fmt(res.value, sc.unit)} ${sc.unit}`;
+        const check = res.checked ? ` (${res.checked} echoes compared)` : '';
+        log(`${sc.id.padEnd(18)} run ${run}/${o.runs} ${impl.padEnd(16)} ${res.ok ? shown + check : 'FAILED: ' + (res.errors || []).join('; ')}`);
+        if (!res.ok) errors.push(`${sc.id} run ${run} ${impl}: ${(res.errors || []).join('; ') || 'no result'}${res.mismatches ? ` (${res.mismatches} echo mismatches)` : ''}`);
+      }
+    }
+  }
+
+  const rows = summarize(results, o);
+  const md = report(meta, o, rows, micro, errors);
+  process.stdout.write('\n' + md + '\n');
+  if (o.save) {
+    const options = { ...o, out: path.relative(ROOT, o.out), scenarios: o.scenarios.map((s) => s.id) };
+    const json = { meta, options, rows, results, micro: micro && micro.micro, errors };
+    const file = save(o, meta, md, json);
+    log(`\nbench: saved ${path.relative(process.cwd(), file)} (and .json)`);
+  }
+}
+
+main().then(
+  () => {
+    killAll();
+  },
+  (err) => {
+    log(`bench: ${err.stack || err}`);
+    killAll();
+    process.exit(1);
+  }
+);

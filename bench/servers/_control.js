@@ -1,0 +1,50 @@
+'use strict';
+// What every benchmark server shares: listen on 127.0.0.1 with an OS-chosen port, announce it on
+// stdout as one JSON line, answer "gc" on stdin (run.js measures RSS after a collection), and exit
+// as soon as stdin closes so a server never outlives the harness.
+
+const MiB = 1024 * 1024;
+
+function nativeModulesLoaded() {
+  const loaded = Object.keys(require.cache);
+  return {
+    // The native add-ons, not their JavaScript fallbacks.
+    bufferutil: loaded.some((p) => /[\\/]bufferutil[\\/].*\.node$/.test(p)),
+    utf8validate: loaded.some((p) => /[\\/]utf-8-validate[\\/].*\.node$/.test(p)),
+  };
+}
+
+function serve(server, impl, extra = {}) {
+  server.on('error', (err) => {
+    process.stderr.write(`${impl} server error: ${err.stack || err}\n`);
+    process.exit(1);
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const info = { port: server.address().port, pid: process.pid, impl, native: nativeModulesLoaded(), ...extra };
+    process.stdout.write(JSON.stringify(info) + '\n');
+  });
+
+  let buf = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) !== -1) {
+      const cmd = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (cmd === 'gc') {
+        if (global.gc) {
+          global.gc();
+          global.gc();
+        }
+        process.stdout.write(JSON.stringify({ gc: !!global.gc }) + '\n');
+      } else if (cmd === 'exit') {
+        process.exit(0);
+      }
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+}
+
+module.exports = { serve, nativeModulesLoaded, MiB };
