@@ -646,7 +646,14 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 
   private _afterSend(): void {
-    if (this._output.wouldBlock()) this.outputBufferFull = true;
+    if (this._output.wouldBlock()) {
+      this.outputBufferFull = true;
+      // New: maxBufferedBytes drops a peer that does not read instead of buffering without bound.
+      const limit = this.config.maxBufferedBytes;
+      if (typeof limit === 'number' && limit > 0 && this._output.bufferedBytes > limit && this.state !== 'closed') {
+        this.drop(CLOSE_REASONS.CLOSE_REASON_POLICY_VIOLATION, 'Output buffer limit exceeded.', true);
+      }
+    }
   }
 }
 

@@ -112,8 +112,25 @@ class WebSocketServer extends EventEmitter {
     this.pendingRequests.push(wsRequest);
     wsRequest.once('requestAccepted', this._handlers.requestAccepted);
     wsRequest.once('requestResolved', this._handlers.requestResolved);
-    socket.once('close', () => {
-      this._handlers.requestResolved(wsRequest);
+    // A request whose socket closes before it is resolved must not stay pending (WebSocket-Node PR #339).
+    const onSocketClose = (): void => {
+      clearTimeout(timer);
+      this.handleRequestResolved(wsRequest);
+    };
+    socket.once('close', onSocketClose);
+    // New: handshakeTimeout refuses requests the application leaves unanswered (408).
+    const timeout = config.handshakeTimeout;
+    const timer =
+      typeof timeout === 'number' && timeout > 0
+        ? setTimeout(() => {
+            if (!wsRequest._resolved) wsRequest.reject(408, 'The WebSocket request was not answered in time.');
+          }, timeout)
+        : undefined;
+    timer?.unref();
+    wsRequest.once('requestResolved', () => {
+      // Once resolved, neither the timer nor the listener may keep the request (and its headers) alive.
+      clearTimeout(timer);
+      socket.removeListener('close', onSocketClose);
     });
 
     try {

@@ -105,6 +105,7 @@ export interface ServerConfig extends ConnectionConfig {
   ignoreXForwardedFor: boolean;
   parseCookies: boolean;
   parseExtensions: boolean;
+  handshakeTimeout?: number | undefined;
 }
 
 /** WebSocket-Node's server defaults (reference §2.1). */
