@@ -187,12 +187,17 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
 
   // ---- keepalive (WebSocket-Node's names) ----
 
+  /** (Re)starts the idle timer; any received data calls this. */
   setKeepaliveTimer(): void {
     this._debug('setKeepaliveTimer');
     if (this.config.keepalive !== true || this.config.useNativeKeepalive === true) return;
-    this.clearKeepaliveTimer();
     this.clearGracePeriodTimer();
-    this._keepaliveTimeoutID = setTimeout(this._keepaliveTimerHandler, this.config.keepaliveInterval);
+    if (this._keepaliveTimeoutID !== null) {
+      // Runs on every received chunk: re-arming the same timer allocates nothing.
+      this._keepaliveTimeoutID.refresh();
+    } else {
+      this._keepaliveTimeoutID = setTimeout(this._keepaliveTimerHandler, this.config.keepaliveInterval);
+    }
   }
 
   clearKeepaliveTimer(): void {
@@ -586,7 +591,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   /** Sends a text message (`data.toString()` as UTF-8). */
   sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): void {
     this._debug('sendUTF');
-    this._protocol.sendMessage(Opcode.TEXT, Buffer.from(data.toString(), 'utf8'), cb, options);
+    this._protocol.sendText(data.toString(), cb, options);
     this._afterSend();
   }
 

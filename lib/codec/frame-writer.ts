@@ -106,3 +106,24 @@ export function encodeFrame(
   sink.push(header);
   sink.push(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
 }
+
+/**
+ * Encodes a single-frame text message straight from a string: the UTF-8 bytes are written once,
+ * into the frame itself, instead of into a temporary Buffer that is then copied.
+ */
+export function encodeTextFrame(sink: ChunkSink, text: string, byteLength: number, maskKeys: MaskKeySource | null): void {
+  const masked = maskKeys !== null;
+  const headerLength = frameHeaderLength(byteLength, masked);
+  const frame = Buffer.allocUnsafe(headerLength + byteLength);
+  let maskKey: Buffer | null = null;
+  if (masked) {
+    maskKeys.fill(frame, headerLength - 4);
+    maskKey = frame.subarray(headerLength - 4, headerLength);
+  }
+  writeFrameHeader(frame, 0, TEXT_FIELDS, byteLength, maskKey);
+  frame.write(text, headerLength, byteLength, 'utf8');
+  if (maskKey !== null) applyMask(frame, maskKey, headerLength, frame.length);
+  sink.push(frame);
+}
+
+const TEXT_FIELDS: FrameHeaderFields = { fin: true, rsv1: false, opcode: 0x1 };

@@ -6,7 +6,7 @@ import { Opcode, isControlOpcode } from '../codec/constants';
 import { WebSocketError, invalidUtf8Error, protocolError } from '../codec/errors';
 import { isValidCloseCode, parseClosePayload, encodeClosePayload } from '../codec/close-payload';
 import { FrameParser, type FrameHandler, type MaskPolicy, type ParsedFrameHeader } from '../codec/frame-parser';
-import { encodeFrame, type FrameHeaderFields } from '../codec/frame-writer';
+import { encodeFrame, encodeTextFrame, type FrameHeaderFields } from '../codec/frame-writer';
 import { randomMaskKeys, type MaskKeySource } from '../codec/mask';
 import { isValidUtf8 } from '../codec/utf8';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
@@ -356,6 +356,20 @@ export class WebSocketProtocol implements FrameHandler {
       return;
     }
     this.writeMessage(opcode, payload, false, callback);
+  }
+
+  /** Sends a text message given as a string; a message that goes out as one plain frame skips a copy. */
+  sendText(text: string, callback?: WriteCallback, options?: SendOptions): void {
+    const length = Buffer.byteLength(text, 'utf8');
+    const deflate = this.deflate;
+    const compress = deflate !== null && options?.compress !== false && length >= deflate.threshold;
+    const single = !this.fragmentOutgoing || this.fragmentationThreshold <= 0 || length <= this.fragmentationThreshold;
+    if (this.sendQueue !== null || compress || !single) {
+      this.sendMessage(Opcode.TEXT, Buffer.from(text, 'utf8'), callback, options);
+      return;
+    }
+    encodeTextFrame(this.out, text, length, this.maskKeys);
+    if (callback !== undefined) this.out.pushCallback(callback);
   }
 
   /** Frames and writes a message; RSV1 marks the first frame of a compressed one (RFC 7692 §6). */
