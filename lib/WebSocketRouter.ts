@@ -51,8 +51,8 @@ class WebSocketRouter extends EventEmitter {
   /** Adds a route: an exact path, `'*'` or a RegExp, and a protocol (falsy: requests with none). */
   mount(path: string | RegExp, protocol: string | null | undefined, callback: (request: WebSocketRouterRequest) => void): void {
     if (!path) throw new Error('You must specify a path for this handler.');
-    const routeProtocol = (protocol || NO_PROTOCOL).toLocaleLowerCase();
     if (!callback) throw new Error('You must specify a callback for this handler.');
+    const routeProtocol = (protocol || NO_PROTOCOL).toLocaleLowerCase();
     const pattern = this.pathToRegExp(path);
     if (!(pattern instanceof RegExp)) throw new Error('Path must be specified as either a string or a RegExp.');
     const pathString = pattern.toString();

@@ -15,6 +15,10 @@ export function parseClientUrl(input: string | URL): Url {
   if (!/^[a-z][a-z0-9+.-]*:/i.test(text)) {
     throw new Error('You must specify a full WebSocket URL, including protocol.');
   }
+  // `new URL('ws:chat')` would invent the host "chat"; like url.parse(), require "//" and a host.
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#]/i.test(text)) {
+    throw new Error('You must specify a full WebSocket URL, including hostname. Relative URLs are not supported.');
+  }
   let parsed: URL;
   try {
     parsed = new URL(text);
