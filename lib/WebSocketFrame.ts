@@ -166,6 +166,8 @@ class WebSocketFrame {
     } else {
       data = (this.binaryPayload as Buffer | undefined) ?? EMPTY;
     }
+    // compat: like WebSocket-Node, serialising records the payload length on the frame.
+    this.length = data.length;
     const headerLength = frameHeaderLength(data.length, this.mask);
     const output = Buffer.allocUnsafe(headerLength + data.length);
     let maskKey: Buffer | null = null;

@@ -72,6 +72,8 @@ export class FrameParser {
   /** Set by `stop()`; the rest of the current chunk is kept for `resume()`. */
   private stopped = false;
   private leftover: Buffer | null = null;
+  /** Set by `reset()`: nothing more is parsed or kept, not even the rest of the current chunk. */
+  private halted = false;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
     this.handler = handler;
@@ -95,13 +97,21 @@ export class FrameParser {
 
   /** Continues with the bytes kept back by `stop()`. */
   resume(): void {
+    if (this.halted) return;
     this.stopped = false;
     const rest = this.leftover;
     this.leftover = null;
     if (rest !== null) this.push(rest);
   }
 
-  /** Drops any kept-back bytes and partial frame, e.g. once the connection has failed. */
+  /** Stops for good: nothing more is parsed or kept (the connection failed or was closed). */
+  halt(): void {
+    this.halted = true;
+    this.stopped = true;
+    this.reset();
+  }
+
+  /** Drops any kept-back bytes and partial frame. */
   reset(): void {
     this.leftover = null;
     this.headerFill = 0;
@@ -111,6 +121,7 @@ export class FrameParser {
 
   /** Parses as much of `chunk` as possible, calling the handler for each frame part. */
   push(chunk: Buffer): void {
+    if (this.halted) return;
     if (this.stopped) {
       this.leftover = this.leftover === null ? chunk : Buffer.concat([this.leftover, chunk]);
       return;
@@ -123,8 +134,8 @@ export class FrameParser {
       } else {
         pos = this.readHeader(chunk, pos, end);
       }
-      if (this.stopped && pos < end) {
-        this.leftover = chunk.subarray(pos);
+      if (this.stopped) {
+        if (pos < end && !this.halted) this.leftover = chunk.subarray(pos);
         return;
       }
     }
@@ -174,10 +185,10 @@ export class FrameParser {
     let offset = at + 2;
     // compat: the control-frame checks come first, with WebSocket-Node's drop reasons.
     if (isControlOpcode(h.opcode)) {
-      // RFC 6455 §5.5: "Control frames themselves MUST NOT be fragmented."
-      if (!h.fin) throw protocolError('Control frames must not be fragmented.');
       // RFC 6455 §5.5: control frames "MUST have a payload length of 125 bytes or less".
       if (length > MAX_CONTROL_PAYLOAD) throw protocolError('Illegal control frame longer than 125 bytes.');
+      // RFC 6455 §5.5: "Control frames themselves MUST NOT be fragmented."
+      if (!h.fin) throw protocolError('Control frames must not be fragmented.');
     }
     if (length === 126) {
       length = bytes.readUInt16BE(offset);

@@ -44,7 +44,8 @@ function isWindowBits(value: unknown): value is number {
 }
 
 function parseWindowBits(value: string | true): number | null {
-  if (value === true || !/^[0-9]{1,2}$/.test(value)) return null;
+  // RFC 7692 §7.1.2.1: "a decimal integer value without leading zeros between 8 to 15, inclusive".
+  if (value === true || !/^(?:[89]|1[0-5])$/.test(value)) return null;
   const bits = Number(value);
   return isWindowBits(bits) ? bits : null;
 }

@@ -28,19 +28,23 @@ export function parseClientUrl(input: string | URL): Url {
   if (parsed.host === '') {
     throw new Error('You must specify a full WebSocket URL, including hostname. Relative URLs are not supported.');
   }
+  // WHATWG URL drops an explicit default port (ws://h:80/); url.parse() kept it, and so do we.
+  const explicitPort = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):([0-9]+)/i.exec(text)?.[1];
+  const port = parsed.port !== '' ? parsed.port : explicitPort !== undefined && explicitPort !== '' ? String(Number(explicitPort)) : null;
   const result = new UrlClass();
   result.protocol = parsed.protocol;
   result.slashes = true;
   result.auth = parsed.username === '' ? null : decodeURIComponent(parsed.username) + (parsed.password === '' ? '' : ':' + decodeURIComponent(parsed.password));
   // Legacy Urls give IPv6 hostnames without brackets; `host` keeps them.
   result.hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
-  result.port = parsed.port === '' ? null : parsed.port;
-  result.host = parsed.host;
+  result.port = port;
+  result.host = port !== null && parsed.port === '' ? `${parsed.host}:${port}` : parsed.host;
   result.hash = parsed.hash === '' ? null : parsed.hash;
   result.search = parsed.search === '' ? null : parsed.search;
   result.query = parsed.search === '' ? null : parsed.search.slice(1);
   result.pathname = parsed.pathname === '' ? '/' : parsed.pathname;
   result.path = result.pathname + parsed.search;
-  result.href = parsed.href;
+  const auth = result.auth === null ? '' : `${parsed.username}${parsed.password === '' ? '' : ':' + parsed.password}@`;
+  result.href = `${parsed.protocol}//${auth}${result.host}${result.path}${parsed.hash}`;
   return result;
 }

@@ -140,7 +140,7 @@ export class WebSocketProtocol implements FrameHandler {
   /** Stops all further parsing and drops partial state (the connection is going away). */
   discard(): void {
     this.discarding = true;
-    this.parser.reset();
+    this.parser.halt();
     this.assembler.clear();
     this.control = [];
     this.framePieces = [];
@@ -164,13 +164,20 @@ export class WebSocketProtocol implements FrameHandler {
     for (const item of queue) if (item.callback !== undefined) process.nextTick(item.callback, error);
   }
 
+  /**
+   * The one place a connection fails (RFC 6455 §7.1.7). A WebSocketError is the peer's fault and
+   * carries its close code. Anything else was thrown by an event handler of the application: the
+   * connection is failed with 1011 without telling the peer why, and the error is thrown on, so it
+   * surfaces as it does with WebSocket-Node and ws instead of being swallowed.
+   */
   private fail(error: unknown): void {
     this.discard();
-    const failure =
-      error instanceof WebSocketError
-        ? error
-        : new WebSocketError('WS_ERR_INTERNAL', 1011, error instanceof Error ? error.message : String(error));
-    this.handler.onError(failure);
+    if (error instanceof WebSocketError) {
+      this.handler.onError(error);
+      return;
+    }
+    this.handler.onError(new WebSocketError('WS_ERR_INTERNAL', 1011, 'Internal Server Error'));
+    throw error;
   }
 
   // ---- FrameHandler: called by the parser ----
@@ -187,7 +194,13 @@ export class WebSocketProtocol implements FrameHandler {
       this.control = [];
       return;
     }
-    if (opcode > Opcode.BINARY) throw protocolError(`Unrecognized Opcode: 0x${opcode.toString(16)}`);
+    if (opcode > Opcode.BINARY) {
+      // compat: inside a fragmented message WebSocket-Node names the interleaving, not the opcode.
+      if (this.assemble && this.assembler.active) {
+        throw protocolError(`Illegal frame opcode 0x${opcode.toString(16)} received in middle of fragmented message.`);
+      }
+      throw protocolError(`Unrecognized Opcode: 0x${opcode.toString(16)}`);
+    }
     if (!this.assemble) {
       this.framePieces = [];
       this.inMessageFrame = false;
@@ -211,7 +224,9 @@ export class WebSocketProtocol implements FrameHandler {
     // compat: a single-frame message is limited only by maxReceivedFrameSize, as in WebSocket-Node.
     assembler.addFrame(h.length, !(h.fin && opcode !== Opcode.CONTINUATION));
     this.inMessageFrame = true;
-    this.frameExpectedTotal = assembler.size + h.length;
+    // Size the buffer exactly only for a single-frame message; fragments grow it by doubling, so a
+    // message in many fragments costs linear, not quadratic, copying.
+    this.frameExpectedTotal = h.fin && opcode !== Opcode.CONTINUATION ? h.length : 0;
   }
 
   /** @internal */
@@ -314,7 +329,8 @@ export class WebSocketProtocol implements FrameHandler {
       if (close !== null && close.reason.length > 0) {
         // RFC 6455 §5.5.1: the reason is UTF-8; invalid data fails the connection (§8.1).
         if (!isValidUtf8(close.reason)) throw invalidUtf8Error();
-        reason = close.reason.toString('utf8');
+        // compat: WebSocket-Node reports a 1-byte reason as the code's table text.
+        if (close.reason.length > 1) reason = close.reason.toString('utf8');
       }
       // RFC 6455 §1.4: after a Close frame "the endpoint ... discards any further data received".
       this.discard();
