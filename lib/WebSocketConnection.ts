@@ -72,18 +72,11 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   /** True when the last write found the socket's buffer full; `'drain'` clears it. */
   outputBufferFull = false;
   inputPaused = false;
-  /** compat: WebSocket-Node's scratch buffers, kept for code that reads them. */
-  maskBytes = Buffer.alloc(4);
-  frameHeader = Buffer.alloc(10);
   closeTimer: NodeJS.Timeout | null = null;
-  _pingListenerCount = 0;
   _debug: BufferingLogger;
   _keepaliveTimeoutID: NodeJS.Timeout | null = null;
   _gracePeriodTimeoutID: NodeJS.Timeout | null = null;
-  _closeTimerHandler: () => void;
-  _keepaliveTimerHandler: () => void;
-  _gracePeriodTimerHandler: () => void;
-  receivedDataHandler: (data: Buffer) => void;
+  private _scratch: { maskBytes: Buffer; frameHeader: Buffer } | null = null;
 
   /** @internal the protocol core */
   _protocol: WebSocketProtocol;
@@ -108,12 +101,6 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     super();
     this._debug = BufferingLogger('websocket:connection', ++connectionIds);
     this._debug('constructor');
-    super.on('newListener', (event: string | symbol) => {
-      if (event === 'ping') this._pingListenerCount++;
-    });
-    super.on('removeListener', (event: string | symbol) => {
-      if (event === 'ping') this._pingListenerCount--;
-    });
     this.socket = socket;
     this.protocol = protocol as string;
     this.extensions = extensions ?? [];
@@ -124,10 +111,6 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this.closeTimeout = config.closeTimeout ?? 5000;
     this.assembleFragments = config.assembleFragments !== false;
     this.maxReceivedMessageSize = config.maxReceivedMessageSize ?? 0x100000;
-    this._closeTimerHandler = this.handleCloseTimer.bind(this);
-    this._keepaliveTimerHandler = this.handleKeepaliveTimer.bind(this);
-    this._gracePeriodTimerHandler = this.handleGracePeriodTimer.bind(this);
-    this.receivedDataHandler = this.handleSocketData.bind(this);
 
     this._output = new SocketOutput(socket);
     this._protocol = new WebSocketProtocol(this, this._output, {
@@ -165,24 +148,74 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this._addErrorListener();
   }
 
+  /** compat: WebSocket-Node's scratch buffer for mask keys, made on first use. */
+  get maskBytes(): Buffer {
+    return this._scratchBuffers().maskBytes;
+  }
+
+  set maskBytes(value: Buffer) {
+    this._scratchBuffers().maskBytes = value;
+  }
+
+  /** compat: WebSocket-Node's scratch buffer for frame headers, made on first use. */
+  get frameHeader(): Buffer {
+    return this._scratchBuffers().frameHeader;
+  }
+
+  set frameHeader(value: Buffer) {
+    this._scratchBuffers().frameHeader = value;
+  }
+
+  private _scratchBuffers(): { maskBytes: Buffer; frameHeader: Buffer } {
+    return (this._scratch ??= { maskBytes: Buffer.alloc(4), frameHeader: Buffer.alloc(10) });
+  }
+
+  /** How many `'ping'` listeners there are (WebSocket-Node counts them to decide on automatic pongs). */
+  get _pingListenerCount(): number {
+    return this.listenerCount('ping');
+  }
+
+  set _pingListenerCount(_ignored: number) {
+    // Derived from the listeners; kept assignable for code that wrote it.
+  }
+
+  /** compat: WebSocket-Node's bound handlers, made on demand (the connection itself uses shared functions). */
+  get receivedDataHandler(): (data: Buffer) => void {
+    return this.handleSocketData.bind(this);
+  }
+
+  get _closeTimerHandler(): () => void {
+    return this.handleCloseTimer.bind(this);
+  }
+
+  get _keepaliveTimerHandler(): () => void {
+    return this.handleKeepaliveTimer.bind(this);
+  }
+
+  get _gracePeriodTimerHandler(): () => void {
+    return this.handleGracePeriodTimer.bind(this);
+  }
+
   /** Attaches the socket listeners (WebSocket-Node calls this once the handshake is written). */
   _addSocketEventListeners(): void {
     if (this._socketListenersAdded) return;
     this._socketListenersAdded = true;
     const socket = this.socket;
     this._addErrorListener();
-    socket.on('end', this.handleSocketEnd.bind(this));
-    socket.on('close', this.handleSocketClose.bind(this));
-    socket.on('drain', this.handleSocketDrain.bind(this));
-    socket.on('pause', this.handleSocketPause.bind(this));
-    socket.on('resume', this.handleSocketResume.bind(this));
-    socket.on('data', this.receivedDataHandler);
+    // Shared module-level listeners find the connection through the socket: no closures per connection.
+    socket.on('end', socketOnEnd);
+    socket.on('close', socketOnClose);
+    socket.on('drain', socketOnDrain);
+    socket.on('pause', socketOnPause);
+    socket.on('resume', socketOnResume);
+    socket.on('data', socketOnData);
   }
 
   private _addErrorListener(): void {
     if (this._errorListenerAdded) return;
     this._errorListenerAdded = true;
-    this.socket.on('error', this.handleSocketError.bind(this));
+    (this.socket as OwnedSocket)[kConnection] = this;
+    this.socket.on('error', socketOnError);
   }
 
   // ---- keepalive (WebSocket-Node's names) ----
@@ -196,7 +229,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
       // Runs on every received chunk: re-arming the same timer allocates nothing.
       this._keepaliveTimeoutID.refresh();
     } else {
-      this._keepaliveTimeoutID = setTimeout(this._keepaliveTimerHandler, this.config.keepaliveInterval);
+      this._keepaliveTimeoutID = setTimeout(onKeepaliveTimer, this.config.keepaliveInterval, this);
     }
   }
 
@@ -220,7 +253,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
 
   setGracePeriodTimer(): void {
     this.clearGracePeriodTimer();
-    this._gracePeriodTimeoutID = setTimeout(this._gracePeriodTimerHandler, this.config.keepaliveGracePeriod);
+    this._gracePeriodTimeoutID = setTimeout(onGracePeriodTimer, this.config.keepaliveGracePeriod, this);
   }
 
   clearGracePeriodTimer(): void {
@@ -534,7 +567,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this._debug('setCloseTimer');
     this.clearCloseTimer();
     this.waitingForCloseResponse = true;
-    this.closeTimer = setTimeout(this._closeTimerHandler, this.closeTimeout);
+    this.closeTimer = setTimeout(onCloseTimer, this.closeTimeout, this);
   }
 
   clearCloseTimer(): void {
@@ -697,6 +730,54 @@ function createDeflate(extensions: IExtension[], isServer: boolean, option: unkn
     if (params !== null) return new PerMessageDeflate(params, isServer, options);
   }
   return null;
+}
+
+/** The connection that owns a socket, for the shared socket listeners below. */
+const kConnection = Symbol('websocket-connection');
+type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection };
+
+function owner(socket: Socket): WebSocketConnection {
+  return (socket as OwnedSocket)[kConnection] as WebSocketConnection;
+}
+
+function socketOnData(this: Socket, data: Buffer): void {
+  owner(this).handleSocketData(data);
+}
+
+function socketOnEnd(this: Socket): void {
+  owner(this).handleSocketEnd();
+}
+
+function socketOnClose(this: Socket, hadError: boolean): void {
+  owner(this).handleSocketClose(hadError);
+}
+
+function socketOnDrain(this: Socket): void {
+  owner(this).handleSocketDrain();
+}
+
+function socketOnPause(this: Socket): void {
+  owner(this).handleSocketPause();
+}
+
+function socketOnResume(this: Socket): void {
+  owner(this).handleSocketResume();
+}
+
+function socketOnError(this: Socket, error: Error): void {
+  owner(this).handleSocketError(error);
+}
+
+function onKeepaliveTimer(connection: WebSocketConnection): void {
+  connection.handleKeepaliveTimer();
+}
+
+function onGracePeriodTimer(connection: WebSocketConnection): void {
+  connection.handleGracePeriodTimer();
+}
+
+function onCloseTimer(connection: WebSocketConnection): void {
+  connection.handleCloseTimer();
 }
 
 function processOnTick(connection: WebSocketConnection): void {

@@ -24,6 +24,8 @@ export interface BufferingLogger {
   printOutput(logFunction?: (...args: unknown[]) => void): void;
 }
 
+const DISABLED_LOGGER = Object.assign((): void => undefined, { enabled: false, printOutput: noop }) as BufferingLogger;
+
 /** Most log lines kept per connection; WebSocket-Node's buffer grew without bound. */
 const MAX_BUFFERED_LINES = 200;
 
@@ -46,12 +48,8 @@ function isDebugEnabled(namespace: string): boolean {
  * as WebSocket-Node's BufferingLogger does; a no-op when `DEBUG` does not enable the namespace.
  */
 export function BufferingLogger(namespace: string, id: number | string): BufferingLogger {
-  if (!isDebugEnabled(namespace)) {
-    const off = ((): void => undefined) as BufferingLogger;
-    off.enabled = false;
-    off.printOutput = noop;
-    return off;
-  }
+  // One shared no-op logger: with DEBUG off (the normal case) connections carry no logger state.
+  if (!isDebugEnabled(namespace)) return DISABLED_LOGGER;
   const lines: Array<[Date, unknown[]]> = [];
   const log = ((...args: unknown[]): void => {
     lines.push([new Date(), args]);

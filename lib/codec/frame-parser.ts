@@ -49,21 +49,12 @@ const EMPTY = Buffer.alloc(0);
 
 /** Parses frames out of a stream of chunks; see the module comment. */
 export class FrameParser {
-  readonly header: ParsedFrameHeader = {
-    fin: false,
-    rsv1: false,
-    rsv2: false,
-    rsv3: false,
-    opcode: 0,
-    masked: false,
-    length: 0,
-    maskKey: Buffer.alloc(4),
-  };
+  readonly header: ParsedFrameHeader;
   options: FrameParserOptions;
 
   private readonly handler: FrameHandler;
   /** Header bytes gathered while a header spans chunks. */
-  private readonly headerBytes = Buffer.alloc(14);
+  private readonly headerBytes: Buffer;
   private headerFill = 0;
   /** True between a header and the end of its payload. */
   private inPayload = false;
@@ -76,6 +67,10 @@ export class FrameParser {
   private halted = false;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
+    // Both scratch areas come from one pooled allocation: an idle connection costs less memory.
+    const scratch = Buffer.allocUnsafe(18);
+    this.headerBytes = scratch.subarray(0, 14);
+    this.header = { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0, maskKey: scratch.subarray(14, 18) };
     this.handler = handler;
     this.options = options;
   }

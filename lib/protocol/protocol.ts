@@ -69,8 +69,11 @@ export class WebSocketProtocol implements FrameHandler {
 
   /** Payload of the control frame being read (at most 125 bytes). */
   private control: Buffer[] = [];
-  /** Payload pieces of the frame being read, when frames are reported whole. */
-  private framePieces: Buffer[] = [];
+  /**
+   * Payload pieces kept whole: of the frame being read when frames are reported (`assembleFragments:
+   * false`), or of the compressed message being read (never both at once).
+   */
+  private pieces: Buffer[] = [];
   /** Whether the data frame being read belongs to an assembled message. */
   private inMessageFrame = false;
   private frameExpectedTotal = 0;
@@ -78,7 +81,6 @@ export class WebSocketProtocol implements FrameHandler {
   private readonly deflate: PerMessageDeflate | null;
   /** Whether the message being received is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
   private compressed = false;
-  private compressedPieces: Buffer[] = [];
   /** True while a received message is being inflated: parsing waits so order is kept. */
   private inflating = false;
   /** Non-null while a message is being compressed: every later send waits here, in order. */
@@ -143,8 +145,7 @@ export class WebSocketProtocol implements FrameHandler {
     this.parser.halt();
     this.assembler.clear();
     this.control = [];
-    this.framePieces = [];
-    this.compressedPieces = [];
+    this.pieces = [];
   }
 
   /** Releases everything: zlib streams, and sends still waiting (their callbacks get an Error). */
@@ -202,7 +203,7 @@ export class WebSocketProtocol implements FrameHandler {
       throw protocolError(`Unrecognized Opcode: 0x${opcode.toString(16)}`);
     }
     if (!this.assemble) {
-      this.framePieces = [];
+      this.pieces = [];
       this.inMessageFrame = false;
       return;
     }
@@ -219,7 +220,7 @@ export class WebSocketProtocol implements FrameHandler {
       }
       assembler.begin(opcode);
       this.compressed = h.rsv1;
-      this.compressedPieces = [];
+      this.pieces = [];
     }
     // compat: a single-frame message is limited only by maxReceivedFrameSize, as in WebSocket-Node.
     assembler.addFrame(h.length, !(h.fin && opcode !== Opcode.CONTINUATION));
@@ -237,13 +238,13 @@ export class WebSocketProtocol implements FrameHandler {
     }
     if (this.inMessageFrame) {
       if (this.compressed) {
-        if (piece.length > 0) this.compressedPieces.push(piece);
+        if (piece.length > 0) this.pieces.push(piece);
         return;
       }
       const whole = h.fin && h.opcode !== Opcode.CONTINUATION && piece.length === h.length;
       this.assembler.addPiece(piece, whole, this.frameExpectedTotal);
     } else if (piece.length > 0) {
-      this.framePieces.push(piece);
+      this.pieces.push(piece);
     }
   }
 
@@ -257,8 +258,8 @@ export class WebSocketProtocol implements FrameHandler {
       return;
     }
     if (!this.inMessageFrame) {
-      this.reportFrame(h, joinPieces(this.framePieces));
-      this.framePieces = [];
+      this.reportFrame(h, joinPieces(this.pieces));
+      this.pieces = [];
       return;
     }
     this.inMessageFrame = false;
@@ -281,8 +282,8 @@ export class WebSocketProtocol implements FrameHandler {
    */
   private inflateMessage(): void {
     const deflate = this.deflate as PerMessageDeflate;
-    const pieces = this.compressedPieces;
-    this.compressedPieces = [];
+    const pieces = this.pieces;
+    this.pieces = [];
     this.inflating = true;
     this.parser.stop();
     this.handler.onBusy(true);

@@ -185,10 +185,10 @@ describe.each(ROLES)('%s receives', (role) => {
       }
     });
 
-    test(`${role} receives a reserved opcode inside a fragmented message → 'Unrecognized Opcode: 0x3'`, () => {
+    test(`${role} receives a reserved opcode inside a fragmented message → names the interleaving, as WebSocket-Node`, () => {
       const { handler, proto } = setup(role);
       feed(proto, Buffer.concat([f({ opcode: 1, fin: false, payload: 'a' }), f({ opcode: 3 })]));
-      expect(onlyError(handler).message).toBe('Unrecognized Opcode: 0x3');
+      expect(onlyError(handler).message).toBe('Illegal frame opcode 0x3 received in middle of fragmented message.');
     });
 
     test(`${role} receives a single-frame text message with invalid UTF-8 → 1007`, () => {
