@@ -203,6 +203,9 @@ export class PerMessageDeflate {
   private readonly limiter;
   private deflater: zlib.DeflateRaw | null = null;
   private inflater: zlib.InflateRaw | null = null;
+  /** The finishers of the jobs in flight, so `close()` can end them and give their limiter slots back. */
+  private readonly active = new Set<(error: Error | null) => void>();
+  private closed = false;
 
   constructor(params: DeflateParams, isServer: boolean, options: DeflateOptions) {
     this.threshold = typeof options.threshold === 'number' ? options.threshold : 1024;
@@ -216,37 +219,23 @@ export class PerMessageDeflate {
 
   /** Compresses one whole message; the result lacks the 4-byte tail (RFC 7692 §7.2.1). */
   compress(data: Buffer, done: Done<Buffer>): void {
-    this.limiter.add((release) => {
-      // zlib refuses a raw window of 8; 9 is what every implementation uses in its place.
-      const deflater = (this.deflater ??= guard(
-        zlib.createDeflateRaw({ level: this.level, memLevel: this.memLevel, windowBits: Math.max(this.ownWindowBits, 9) }),
-      ));
-      const chunks: Buffer[] = [];
-      let length = 0;
-      const onData = (chunk: Buffer): void => {
-        chunks.push(chunk);
-        length += chunk.length;
-      };
-      const onError = (error: Error): void => finish(error);
-      const finish = (error: Error | null): void => {
-        deflater.removeListener('data', onData);
-        deflater.removeListener('error', onError);
-        release();
-        if (error !== null) {
-          this.closeDeflater();
-          done(error);
-          return;
-        }
-        let out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-        if (out.length >= 4 && out.subarray(out.length - 4).equals(TAIL)) out = out.subarray(0, out.length - 4);
-        // RFC 7692 §7.1.1.1: without context takeover every message starts from an empty window.
-        if (this.ownNoContextTakeover) deflater.reset();
-        done(null, out);
-      };
-      deflater.on('data', onData);
-      deflater.once('error', onError);
-      deflater.write(data);
-      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const collect = (chunk: Buffer): null => {
+      chunks.push(chunk);
+      length += chunk.length;
+      return null;
+    };
+    this.run(true, [data], collect, (error) => {
+      if (error !== null) {
+        done(error);
+        return;
+      }
+      let out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      if (out.length >= 4 && out.subarray(out.length - 4).equals(TAIL)) out = out.subarray(0, out.length - 4);
+      // RFC 7692 §7.1.1.1: without context takeover every message starts from an empty window.
+      if (this.ownNoContextTakeover) this.deflater?.reset();
+      done(null, out);
     });
   }
 
@@ -255,64 +244,91 @@ export class PerMessageDeflate {
    * exceeds `maxSize`: the error is a 1009 and at most one zlib chunk past the limit was produced.
    */
   decompress(pieces: Buffer[], maxSize: number, done: Done<Buffer[]>): void {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const collect = (chunk: Buffer): Error | null => {
+      length += chunk.length;
+      if (length > maxSize) return tooBigError('Maximum message size exceeded.');
+      chunks.push(chunk);
+      return null;
+    };
+    // RFC 7692 §7.2.2: append the 4 octets the sender removed before inflating.
+    this.run(false, [...pieces, TAIL], collect, (error) => {
+      if (error !== null) {
+        done(error);
+        return;
+      }
+      // RFC 7692 §7.1.1.2: the peer compresses each message from an empty window; so can we.
+      if (this.peerNoContextTakeover) this.inflater?.reset();
+      done(null, chunks);
+    });
+  }
+
+  /**
+   * One zlib job, run under the process-wide limit: writes `inputs`, flushes, passes each output
+   * chunk to `onChunk` (which can stop the job with an error), then calls `end` exactly once.
+   */
+  private run(deflate: boolean, inputs: Buffer[], onChunk: (chunk: Buffer) => Error | null, end: (error: Error | null) => void): void {
     this.limiter.add((release) => {
-      // A 15-bit window inflates whatever window the peer compressed with.
-      const inflater = (this.inflater ??= guard(zlib.createInflateRaw({ windowBits: 15 })));
-      const chunks: Buffer[] = [];
-      let length = 0;
+      if (this.closed) {
+        release();
+        end(closedError());
+        return;
+      }
+      const stream = deflate ? this.deflateStream() : this.inflateStream();
       let finished = false;
       const finish = (error: Error | null): void => {
         if (finished) return;
         finished = true;
-        inflater.removeListener('data', onData);
-        inflater.removeListener('error', onError);
+        stream.removeListener('data', onData);
+        stream.removeListener('error', finish);
+        this.active.delete(finish);
         release();
-        if (error !== null) {
-          // The stream is in an unknown state (or was stopped mid-message): start afresh next time.
-          this.closeInflater();
-          done(error);
-          return;
-        }
-        // RFC 7692 §7.1.1.2: the peer compresses each message from an empty window; so can we.
-        if (this.peerNoContextTakeover) inflater.reset();
-        done(null, chunks);
+        // After an error (or a job stopped mid-message) the stream's state is unknown: start afresh.
+        if (error !== null) this.closeStream(stream);
+        end(error);
       };
       const onData = (chunk: Buffer): void => {
-        length += chunk.length;
-        if (length > maxSize) {
-          finish(tooBigError('Maximum message size exceeded.'));
-          return;
-        }
-        chunks.push(chunk);
+        const stop = onChunk(chunk);
+        if (stop !== null) finish(stop);
       };
-      const onError = (error: Error): void => finish(error);
-      inflater.on('data', onData);
-      inflater.once('error', onError);
-      for (const piece of pieces) inflater.write(piece);
-      inflater.write(TAIL);
-      inflater.flush(() => finish(null));
+      this.active.add(finish);
+      stream.on('data', onData);
+      stream.once('error', finish);
+      for (const input of inputs) stream.write(input);
+      stream.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
     });
   }
 
-  /** Frees the zlib streams (the connection is closed). */
+  private deflateStream(): zlib.DeflateRaw {
+    // zlib refuses a raw window of 8; 9 is what every implementation uses in its place.
+    return (this.deflater ??= guard(
+      zlib.createDeflateRaw({ level: this.level, memLevel: this.memLevel, windowBits: Math.max(this.ownWindowBits, 9) }),
+    ));
+  }
+
+  private inflateStream(): zlib.InflateRaw {
+    // A 15-bit window inflates whatever window the peer compressed with.
+    return (this.inflater ??= guard(zlib.createInflateRaw({ windowBits: 15 })));
+  }
+
+  /** Frees the zlib streams and ends the jobs in flight (the connection is closed). */
   close(): void {
-    this.closeDeflater();
-    this.closeInflater();
+    this.closed = true;
+    for (const finish of [...this.active]) finish(closedError());
+    if (this.deflater !== null) this.closeStream(this.deflater);
+    if (this.inflater !== null) this.closeStream(this.inflater);
   }
 
-  private closeDeflater(): void {
-    if (this.deflater !== null) {
-      this.deflater.close();
-      this.deflater = null;
-    }
+  private closeStream(stream: zlib.DeflateRaw | zlib.InflateRaw): void {
+    if (stream === this.deflater) this.deflater = null;
+    if (stream === this.inflater) this.inflater = null;
+    stream.close();
   }
+}
 
-  private closeInflater(): void {
-    if (this.inflater !== null) {
-      this.inflater.close();
-      this.inflater = null;
-    }
-  }
+function closedError(): Error {
+  return new Error('The connection closed while a message was being compressed or inflated.');
 }
 
 /** A zlib stream that can report an error after its job gave up on it must not crash the process. */
