@@ -88,8 +88,12 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   private _socketListenersAdded = false;
   private _errorListenerAdded = false;
   private _destroyTimer: NodeJS.Timeout | null = null;
-  /** Set while we pause or resume the socket ourselves, so its events are not reported as the user's. */
-  private _internalFlowChange = false;
+  /**
+   * 'pause'/'resume' events our own flow changes will cause (resume's arrives a tick later), so they
+   * are not reported as the application's.
+   */
+  private _ownPauseEvents = 0;
+  private _ownResumeEvents = 0;
 
   constructor(
     socket: Socket,
@@ -378,12 +382,14 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 
   private _setSocketFlow(flowing: boolean): void {
-    this._internalFlowChange = true;
-    try {
-      if (flowing) this.socket.resume();
-      else this.socket.pause();
-    } finally {
-      this._internalFlowChange = false;
+    const socket = this.socket;
+    if (flowing) {
+      // Readable.resume() emits 'resume' (on the next tick) only when the stream was not flowing.
+      if (socket.readableFlowing !== true) this._ownResumeEvents++;
+      socket.resume();
+    } else {
+      if (socket.readableFlowing !== false) this._ownPauseEvents++;
+      socket.pause();
     }
   }
 
@@ -448,13 +454,19 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   }
 
   handleSocketPause(): void {
-    if (this._internalFlowChange) return;
+    if (this._ownPauseEvents > 0) {
+      this._ownPauseEvents--;
+      return;
+    }
     this.inputPaused = true;
     this.emit('pause');
   }
 
   handleSocketResume(): void {
-    if (this._internalFlowChange) return;
+    if (this._ownResumeEvents > 0) {
+      this._ownResumeEvents--;
+      return;
+    }
     this.inputPaused = false;
     this.emit('resume');
     this._resumeParsing();

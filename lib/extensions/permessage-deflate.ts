@@ -191,7 +191,12 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 /** Callback of a zlib job. */
 type Done<T> = (error: Error | null, result?: T) => void;
 
-/** One connection's compressor and decompressor for the agreed parameters. */
+/**
+ * One connection's compressor and decompressor for the agreed parameters. Not re-entrant per
+ * direction: two compressions (or two inflations) at once would share one zlib stream. The
+ * protocol core never does that: later sends queue behind a compression, and parsing stops while a
+ * message inflates.
+ */
 export class PerMessageDeflate {
   readonly threshold: number;
   private readonly level: number;

@@ -83,6 +83,8 @@ export class WebSocketProtocol implements FrameHandler {
   private compressed = false;
   /** True while a received message is being inflated: parsing waits so order is kept. */
   private inflating = false;
+  /** Paused by the application (`connection.pause()`), independently of inflation. */
+  private paused = false;
   /** Non-null while a message is being compressed: every later send waits here, in order. */
   private sendQueue: QueuedSend[] | null = null;
   private disposed = false;
@@ -126,12 +128,14 @@ export class WebSocketProtocol implements FrameHandler {
 
   /** Stops parsing after the current frame; bytes that arrive meanwhile are kept. */
   pause(): void {
+    this.paused = true;
     this.parser.stop();
   }
 
-  /** Parses the bytes kept back since `pause()`. */
+  /** Parses the bytes kept back since `pause()` (once any inflation in progress has finished). */
   resume(): void {
-    if (this.discarding) return;
+    this.paused = false;
+    if (this.discarding || this.inflating) return;
     try {
       this.parser.resume();
     } catch (error) {
@@ -299,7 +303,7 @@ export class WebSocketProtocol implements FrameHandler {
         this.handler.onMessage(this.assembler.finish());
         if (this.discarding) return;
         this.handler.onBusy(false);
-        this.parser.resume();
+        if (!this.paused) this.parser.resume();
       } catch (caught) {
         this.fail(caught);
       }
@@ -362,7 +366,11 @@ export class WebSocketProtocol implements FrameHandler {
       // Everything sent from now on waits until this message is compressed and written.
       this.sendQueue = [];
       deflate.compress(payload, (error, compressed) => {
-        if (this.disposed) return;
+        if (this.disposed) {
+          // The queue was failed by dispose(); this send was not in it.
+          if (callback !== undefined) callback(error ?? new Error('The WebSocket connection closed before the message was sent.'));
+          return;
+        }
         if (error !== null || compressed === undefined) {
           if (callback !== undefined) callback(error ?? new Error('Compression failed.'));
         } else {

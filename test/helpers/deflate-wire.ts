@@ -44,7 +44,7 @@ export class Inbox<T> {
   }
 
   /** The next item not yet taken, in push order. */
-  next(what = 'an item', timeoutMs = 4000): Promise<T> {
+  next(what = 'an item', timeoutMs = 2500): Promise<T> {
     if (this.taken < this.items.length) return Promise.resolve(this.items[this.taken++]!);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -256,10 +256,16 @@ describe('decompress: invalid data and limits', () => {
     expect((await decompress(c, [hexBytes('f2 48 cd c9 c9 07 00')])).toString()).toBe('Hello');
   });
 
-  test('jobs on a closed codec still finish', async () => {
-    const c = codec();
+  test('close() ends the jobs in flight and later ones: each callback runs once, with an error', async () => {
+    const c = codec({ serverNoContextTakeover: true, clientNoContextTakeover: true });
+    const calls: string[] = [];
+    const record = (what: string) => (error: Error | null) => calls.push(`${what}:${error === null ? 'ok' : 'error'}`);
+    c.compress(crypto.randomBytes(500000), record('compress'));
+    c.decompress([zlib.deflateRawSync(Buffer.alloc(1000000), { finishFlush: zlib.constants.Z_SYNC_FLUSH })], 1e9, record('decompress'));
     c.close();
-    expect((await decompress(c, [hexBytes('f2 48 cd c9 c9 07 00')])).toString()).toBe('Hello');
-    expect(inflateWithWindow([await compress(c, Buffer.from('Hi'))], 15, false).toString()).toBe('Hi');
+    c.compress(Buffer.from('late'), record('late compress'));
+    c.decompress([hexBytes('f2 48 cd c9 c9 07 00')], 1e9, record('late decompress'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(calls.sort()).toEqual(['compress:error', 'decompress:error', 'late compress:error', 'late decompress:error']);
   });
 });
