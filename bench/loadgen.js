@@ -5,13 +5,14 @@
 // payloads byte for byte.
 //
 // Usage: node bench/loadgen.js --port N --scenario ID [--duration S] [--warmup S] [--sample N]
-//        [--connections N] [--window N] [--size N] [--kind binary|text|utf8] [--concurrency N]
+//        [--connections N] [--window N] [--size N] [--kind binary|text|utf8|json] [--concurrency N]
 // Prints progress lines and one final line {"result": {...}} as JSON on stdout. Exits when its
 // stdin closes, so it cannot outlive run.js.
 
 const net = require('net');
 const crypto = require('crypto');
-const { acceptKey, closeFrame, clientFrame, randomMask, makePayloads, opcodeFor, buildRing } = require('./lib/frames');
+const { acceptKey, closeFrame, clientFrame, randomMask, makePayloads, opcodeFor, buildRing, ringOf } = require('./lib/frames');
+const deflate = require('./lib/deflate');
 const { byId } = require('./lib/scenarios');
 
 const HOST = '127.0.0.1';
@@ -20,8 +21,9 @@ const HOST = '127.0.0.1';
 // Opening handshake
 
 // Resolves with a paused socket and any bytes that followed the 101 response, so the caller can
-// attach its own 'data' listener before anything is lost.
-function openWebSocket(port, timeoutMs = 10000) {
+// attach its own 'data' listener before anything is lost, plus the server's
+// Sec-WebSocket-Extensions value (null without one). `extensions` is offered when given.
+function openWebSocket(port, { timeoutMs = 10000, extensions = null } = {}) {
   return new Promise((resolve, reject) => {
     const key = crypto.randomBytes(16).toString('base64');
     const expected = acceptKey(key);
@@ -59,16 +61,20 @@ function openWebSocket(port, timeoutMs = 10000) {
       if (!/^HTTP\/1\.1 101\b/.test(status)) return fail(new Error(`handshake refused: ${status}`));
       const m = /\r\nsec-websocket-accept:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(text);
       if (!m || m[1] !== expected) return fail(new Error('bad Sec-WebSocket-Accept'));
+      const ext = /\r\nsec-websocket-extensions:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(text);
+      if (ext && !extensions) return fail(new Error(`server answered extensions nobody offered: ${ext[1]}`));
       settled = true;
       cleanup();
       socket.pause();
-      resolve({ socket, rest: head.subarray(end + 4) });
+      resolve({ socket, rest: head.subarray(end + 4), extensions: ext ? ext[1] : null });
     }
 
     socket.on('connect', () => {
       socket.write(
         `GET / HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+          (extensions ? `Sec-WebSocket-Extensions: ${extensions}\r\n` : '') +
+          '\r\n'
       );
     });
     socket.on('data', onData);
@@ -77,13 +83,13 @@ function openWebSocket(port, timeoutMs = 10000) {
   });
 }
 
-async function openMany(port, count, concurrency) {
+async function openMany(port, count, concurrency, options) {
   const out = [];
   let next = 0;
   async function worker() {
     while (next < count) {
       next++;
-      out.push(await openWebSocket(port));
+      out.push(await openWebSocket(port, options));
     }
   }
   const workers = [];
@@ -106,6 +112,8 @@ class Stats {
     this.bytes = 0;
     this.checked = 0;
     this.mismatches = 0;
+    this.wireBytes = 0; // compressed payload bytes received (permessage-deflate only)
+    this.inflatedBytes = 0; // what they stand for
     this.errors = [];
   }
   error(msg) {
@@ -144,7 +152,7 @@ function measure(stats, warmupS, durationS, onDone, onStart) {
 class EchoConnection {
   constructor(socket, ctx) {
     this.socket = socket;
-    this.ctx = ctx; // { ring, frameLen, count, payloads, opcode, sample, stats, running, onFailure }
+    this.ctx = ctx; // { ring, offsets, count, payloads, opcode, sample, stats, running, onFailure, deflate }
     this.sendPos = 0; // ring position of the next frame to send
     this.inFlight = 0;
     this.recvIndex = 0; // echoes are FIFO per connection: message n carries payload n % count
@@ -155,6 +163,8 @@ class EchoConnection {
     this.msgLength = 0;
     this.checking = false;
     this.expected = null;
+    this.compressed = false; // RSV1 on the current message's first frame
+    this.parts = null; // its compressed bytes, kept only when it is checked
     this.onData = this.onData.bind(this);
   }
 
@@ -170,8 +180,8 @@ class EchoConnection {
   }
 
   send(k) {
-    const { ring, frameLen, count } = this.ctx;
-    this.socket.write(ring.subarray(this.sendPos * frameLen, (this.sendPos + k) * frameLen));
+    const { ring, offsets, count } = this.ctx;
+    this.socket.write(ring.subarray(offsets[this.sendPos], offsets[this.sendPos + k]));
     this.sendPos = (this.sendPos + k) % count;
     this.inFlight += k;
   }
@@ -188,7 +198,10 @@ class EchoConnection {
     while (pos < len) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, len - pos);
-        if (this.checking) this.compare(buf, pos, take);
+        if (this.checking) {
+          if (this.compressed) this.parts.push(buf.subarray(pos, pos + take));
+          else this.compare(buf, pos, take);
+        }
         this.msgLength += take;
         this.remaining -= take;
         pos += take;
@@ -222,9 +235,13 @@ class EchoConnection {
         hl = 10;
       }
       if (b1 & 0x80) return this.fail('server sent a masked frame');
-      if (b0 & 0x70) return this.fail('server set RSV bits');
       const opcode = b0 & 0x0f;
       const fin = (b0 & 0x80) !== 0;
+      // RSV1 marks a compressed message, and only on its first data frame (RFC 7692 §6).
+      const rsv1 = (b0 & 0x40) !== 0;
+      if (b0 & 0x30 || (rsv1 && (!this.ctx.deflate || opcode === 0 || opcode >= 0x8))) {
+        return this.fail(`server set RSV bits ${(b0 >> 4) & 7} on opcode ${opcode}`);
+      }
       if (opcode >= 0x8) {
         if (len - pos < hl + plen) {
           this.rest = buf.subarray(pos);
@@ -232,7 +249,8 @@ class EchoConnection {
         }
         if (opcode === 0x8) {
           const code = plen >= 2 ? buf.readUInt16BE(pos + hl) : 1005;
-          return this.fail(`server sent close ${code}`);
+          const reason = plen > 2 ? buf.toString('utf8', pos + hl + 2, pos + hl + plen) : '';
+          return this.fail(`server sent close ${code}${reason ? ` (${reason})` : ''}`);
         }
         if (opcode === 0x9) this.socket.write(clientFrame(0xa, buf.subarray(pos + hl, pos + hl + plen), randomMask()));
         pos += hl + plen;
@@ -240,7 +258,7 @@ class EchoConnection {
       }
       if (opcode !== 0) {
         if (this.inMessage) return this.fail('new message before the previous one finished');
-        this.beginMessage(opcode);
+        this.beginMessage(opcode, rsv1);
       } else if (!this.inMessage) {
         return this.fail('continuation frame outside a message');
       }
@@ -259,7 +277,7 @@ class EchoConnection {
     }
   }
 
-  beginMessage(opcode) {
+  beginMessage(opcode, compressed) {
     const { stats, sample, count, payloads } = this.ctx;
     this.inMessage = true;
     this.msgLength = 0;
@@ -267,6 +285,11 @@ class EchoConnection {
     this.checking = sample > 0 && this.recvIndex % sample === 0;
     if (this.checking) stats.checked++;
     if (opcode !== this.ctx.opcode) stats.mismatch(`echo #${this.recvIndex} has opcode ${opcode}, sent ${this.ctx.opcode}`);
+    // Every payload is far above both servers' threshold, so an uncompressed echo means the
+    // server is not doing the work being measured.
+    if (this.ctx.deflate && !compressed) stats.mismatch(`echo #${this.recvIndex} was not compressed`);
+    this.compressed = compressed;
+    if (compressed && this.checking) this.parts = [];
   }
 
   compare(buf, pos, take) {
@@ -279,14 +302,39 @@ class EchoConnection {
 
   finishMessage() {
     const { stats } = this.ctx;
-    if (this.msgLength !== this.expected.length) {
+    if (this.compressed) {
+      this.finishCompressed();
+    } else if (this.msgLength !== this.expected.length) {
       stats.mismatch(`echo #${this.recvIndex} has ${this.msgLength} bytes, sent ${this.expected.length}`);
     }
     this.inMessage = false;
     this.checking = false;
     this.recvIndex++;
     stats.messages++;
-    stats.bytes += this.msgLength;
+    // Throughput is counted in payload bytes, compressed or not.
+    stats.bytes += this.expected.length;
+  }
+
+  // A compressed echo's size says nothing about the payload's; inflating the sampled ones checks
+  // both. The others are counted as the payload they stand for.
+  finishCompressed() {
+    const { stats } = this.ctx;
+    const expected = this.expected;
+    stats.wireBytes += this.msgLength;
+    stats.inflatedBytes += expected.length;
+    if (this.msgLength === 0) stats.mismatch(`echo #${this.recvIndex} is compressed but empty`);
+    if (!this.checking) return;
+    let plain;
+    try {
+      plain = deflate.inflateMessage(this.parts, expected.length + 1);
+    } catch (err) {
+      stats.mismatch(`echo #${this.recvIndex} does not inflate: ${err.message}`);
+      return;
+    } finally {
+      this.parts = null;
+    }
+    if (plain.length !== expected.length) stats.mismatch(`echo #${this.recvIndex} inflates to ${plain.length} bytes, sent ${expected.length}`);
+    else if (!plain.equals(expected)) stats.mismatch(`echo #${this.recvIndex} inflates to something else than was sent`);
   }
 
   fail(msg) {
@@ -294,15 +342,35 @@ class EchoConnection {
   }
 }
 
+// With permessage-deflate, the frames are compressed once here, after the handshakes, with the
+// window the servers allowed; nothing is compressed during the run.
+function deflateRing(payloads, opcode, conns) {
+  let windowBits = 15;
+  for (const c of conns) windowBits = Math.min(windowBits, deflate.checkAgreement(c.extensions).clientMaxWindowBits);
+  const compressed = payloads.map((p) => deflate.compressMessage(p, windowBits));
+  const frames = compressed.map((c) => clientFrame(opcode, c, randomMask(), true));
+  const sentBytes = compressed.reduce((t, c) => t + c.length, 0);
+  const payloadBytes = payloads.reduce((t, p) => t + p.length, 0);
+  return { ...ringOf(frames), agreed: conns[0].extensions, sentRatio: payloadBytes / sentBytes };
+}
+
 async function runEcho(o) {
   const stats = new Stats();
   const payloads = makePayloads(o.kind, o.size, o.window);
-  const { ring, frameLen, count } = buildRing(payloads, opcodeFor(o.kind));
-  const conns = await openMany(o.port, o.connections, 50);
+  const opcode = opcodeFor(o.kind);
+  const conns = await openMany(o.port, o.connections, 50, { extensions: o.deflate ? deflate.OFFER : null });
+  let ringInfo;
+  try {
+    ringInfo = o.deflate ? deflateRing(payloads, opcode, conns) : buildRing(payloads, opcode);
+  } catch (err) {
+    for (const c of conns) c.socket.destroy();
+    throw err;
+  }
+  const { ring, offsets, count } = ringInfo;
   return new Promise((resolve) => {
     let finished = false;
     let stopMeasure = null;
-    const ctx = { ring, frameLen, count, payloads, opcode: opcodeFor(o.kind), sample: o.sample, stats, running: true, onFailure };
+    const ctx = { ring, offsets, count, payloads, opcode, sample: o.sample, stats, running: true, onFailure, deflate: !!o.deflate };
     function finish(measured) {
       if (finished) return;
       finished = true;
@@ -310,8 +378,16 @@ async function runEcho(o) {
       if (stopMeasure) stopMeasure();
       for (const c of conns) c.socket.destroy();
       const m = measured || { seconds: 0, messages: 0, bytes: 0 };
-      const value = o.unit === 'MB/s' ? m.bytes / m.seconds / 1e6 : m.messages / m.seconds;
-      resolve(result(stats, { value: measured ? value : null, unit: o.unit, ...m }));
+      const msgPerS = measured ? m.messages / m.seconds : null;
+      const mbPerS = measured ? m.bytes / m.seconds / 1e6 : null;
+      const extra = o.deflate
+        ? {
+            extensions: ringInfo.agreed,
+            sentRatio: ringInfo.sentRatio,
+            echoRatio: stats.wireBytes ? stats.inflatedBytes / stats.wireBytes : null,
+          }
+        : {};
+      resolve(result(stats, { value: o.unit === 'MB/s' ? mbPerS : msgPerS, unit: o.unit, msgPerS, mbPerS, ...m, ...extra }));
     }
     function onFailure(msg) {
       stats.error(msg);
@@ -450,7 +526,7 @@ async function runLatency(o) {
     let stopMeasure = null;
     const ctx = {
       ring: null,
-      frameLen: 0,
+      offsets: null,
       count: payloads.length,
       payloads,
       opcode,
@@ -581,6 +657,7 @@ async function main() {
   };
   for (const k of ['connections', 'window', 'size', 'concurrency', 'rate']) if (args[k]) o[k] = Number(args[k]);
   if (args.kind) o.kind = args.kind;
+  if (o.deflate && o.type !== 'echo') throw new Error('only echo scenarios can use permessage-deflate');
   if (!o.port) throw new Error('--port is required');
   const control = controlChannel();
   let res;

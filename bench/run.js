@@ -8,7 +8,8 @@ const { spawn, spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { SCENARIOS, GROUPS, byId } = require('./lib/scenarios');
+const { SCENARIOS, GROUPS, byId, supports } = require('./lib/scenarios');
+const deflate = require('./lib/deflate');
 
 const BENCH = __dirname;
 const ROOT = path.resolve(BENCH, '..');
@@ -377,14 +378,19 @@ function vmRssKiB(pid) {
 // ---------------------------------------------------------------------------------------------
 // One run
 
-async function startServer(impl, ctx) {
+// `sc.deflate` starts the server with permessage-deflate on (BENCH_DEFLATE=1, parameters from
+// lib/deflate.js); a server that does not confirm it is not used.
+async function startServer(impl, ctx, sc = null) {
+  const compress = !!(sc && sc.deflate);
   const server = new Child(`${impl} server`, path.join(BENCH, 'servers', `${impl}.js`), [], {
     cpu: ctx.o.serverCpu,
     nodeArgs: ['--expose-gc'],
+    env: compress ? { BENCH_DEFLATE: '1' } : {},
     pinning: ctx.pinning,
   });
   try {
     server.info = await server.next((m) => typeof m.port === 'number', 15000);
+    if (compress && !server.info.deflate) throw new Error(`${impl} server has no permessage-deflate option`);
   } catch (err) {
     await server.stop();
     throw err;
@@ -455,7 +461,7 @@ async function runOne(sc, impl, ctx) {
       await server.stop();
     }
   }
-  const server = await startServer(impl, ctx);
+  const server = await startServer(impl, ctx, sc);
   try {
     if (sc.type === 'rss') return await runRss(sc, server, ctx);
     const result = await runLoadgen(sc, server.info.port, ctx);
@@ -485,12 +491,13 @@ function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-// Latency gives two rows from the same runs.
+// Latency gives two rows from the same runs, and so do scenarios that list `metrics`.
 function metricsOf(sc) {
   if (sc.type === 'latency') return [
     { key: 'p50', label: `${sc.id} p50` },
     { key: 'p99', label: `${sc.id} p99` },
   ];
+  if (sc.metrics) return sc.metrics.map((m) => ({ key: m.key, label: sc.id, unit: m.unit }));
   return [{ key: 'value', label: sc.id }];
 }
 
@@ -521,8 +528,12 @@ function summarize(results, o) {
   for (const sc of o.scenarios) {
     if (sc.type === 'micro') continue;
     for (const metric of metricsOf(sc)) {
-      const row = { scenario: sc.id, metric: metric.key, label: metric.label, title: sc.title, unit: sc.unit, lower: !!sc.lower, cells: {} };
+      const row = { scenario: sc.id, metric: metric.key, label: metric.label, title: sc.title, unit: metric.unit || sc.unit, lower: !!sc.lower, cells: {} };
       for (const impl of o.impls) {
+        if (!supports(sc, impl)) {
+          row.cells[impl] = { na: true, median: null, runs: [], failed: 0 };
+          continue;
+        }
         const runs = (results[sc.id] && results[sc.id][impl]) || [];
         if (!runs.length) continue;
         const ok = runs.filter((r) => r.ok);
@@ -553,7 +564,8 @@ function markdownTable(rows, impls) {
         continue;
       }
       let s = fmt(c.median, row.unit);
-      if (c.median === null) s = 'failed';
+      if (c.na) s = 'n/a';
+      else if (c.median === null) s = 'failed';
       else if (impl !== BASELINE && base !== null) s += ` (${fmtRatio(ratio(c.median, base))})`;
       if (c.failed && c.median !== null) s += ` *${c.failed} failed*`;
       cells.push(s);
@@ -569,18 +581,28 @@ function markdownTable(rows, impls) {
 }
 
 function runsTable(rows, impls) {
-  const out = ['| scenario | impl | runs (in order) |', '|---|---|---|'];
+  const out = ['| scenario | unit | impl | runs (in order) |', '|---|---|---|---|'];
   for (const row of rows) {
     for (const impl of impls) {
       const c = row.cells[impl];
-      if (!c) continue;
-      out.push(`| ${row.label} | ${impl} | ${c.runs.map((v) => (v === null ? 'failed' : fmt(v, row.unit))).join(', ')} |`);
+      if (!c || c.na) continue;
+      out.push(`| ${row.label} | ${row.unit} | ${impl} | ${c.runs.map((v) => (v === null ? 'failed' : fmt(v, row.unit))).join(', ')} |`);
     }
   }
   return out.join('\n');
 }
 
-function report(meta, o, rows, micro, errors) {
+function sentRatioOf(scenarios, results) {
+  for (const sc of scenarios) {
+    for (const runs of Object.values(results[sc.id] || {})) {
+      const r = runs.find((x) => x.ok && x.sentRatio);
+      if (r) return r.sentRatio.toFixed(2);
+    }
+  }
+  return '?';
+}
+
+function report(meta, o, rows, micro, errors, results) {
   const lines = [];
   lines.push(`# Benchmark results: ${meta.date.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? ' (uncommitted changes)' : ''}`);
   lines.push('');
@@ -597,6 +619,24 @@ function report(meta, o, rows, micro, errors) {
       `server, ${o.warmup} s warm-up then ${o.duration} s measured; every echo's length checked and 1 in ${o.sample || '∞'} ` +
       `compared byte for byte. Client scenarios run against the \`${o.clientServer}\` server.`
   );
+  const compressed = o.scenarios.filter((s) => s.deflate);
+  if (compressed.length) {
+    lines.push(
+      `- permessage-deflate (${compressed.map((s) => `\`${s.id}\``).join(', ')}): both servers get ${deflate.describeParams()}; ` +
+        `the load generator offers \`${deflate.OFFER}\` and sends frames compressed before the run. ` +
+        `Throughput counts uncompressed payload bytes. Implementations without permessage-deflate show n/a.`
+    );
+    const notes = [];
+    for (const sc of compressed) {
+      for (const impl of o.impls) {
+        const ok = ((results[sc.id] || {})[impl] || []).filter((r) => r.ok);
+        if (!ok.length) continue;
+        const answer = ok[0].extensions;
+        notes.push(`${sc.id} ${impl}: echoes ${median(ok.map((r) => r.echoRatio)).toFixed(2)}:1, server answered \`${answer}\``);
+      }
+    }
+    if (notes.length) lines.push(`- Compression ratio of the echoes (payload ÷ compressed; the load generator's frames are ${sentRatioOf(compressed, results)}:1): ${notes.join('; ')}`);
+  }
   const nativeNotes = Object.entries(meta.native || {}).map(([impl, n]) => `${impl}: bufferutil ${n.bufferutil ? 'native' : 'not loaded'}`);
   if (nativeNotes.length) lines.push(`- Native add-ons in the servers: ${nativeNotes.join('; ')}`);
   lines.push('');
@@ -709,7 +749,8 @@ async function main() {
 
   const perRun = o.warmup + o.duration + 1.5;
   const measured = o.scenarios.filter((s) => s.type !== 'micro');
-  const estimate = Math.ceil((measured.length * o.impls.length * o.runs * perRun) / 60);
+  const cells = measured.reduce((n, sc) => n + o.impls.filter((impl) => supports(sc, impl)).length, 0);
+  const estimate = Math.ceil((cells * o.runs * perRun) / 60);
   log(
     `bench: ${measured.length} scenario(s) × ${o.impls.length} implementation(s) × ${o.runs} run(s), about ${estimate} min` +
       `${o.scenarios.some((s) => s.type === 'micro') ? ' plus micro-benchmarks' : ''}; ${pinning.why}`
@@ -731,6 +772,7 @@ async function main() {
     results[sc.id] = {};
     for (let run = 1; run <= o.runs; run++) {
       for (const impl of o.impls) {
+        if (!supports(sc, impl)) continue;
         let res;
         try {
           res = await runOne(sc, impl, ctx);
@@ -738,10 +780,9 @@ async function main() {
           res = { ok: false, value: null, errors: [err.message] };
         }
         (results[sc.id][impl] = results[sc.id][impl] || []).push(res);
-        const shown =
-          sc.type === 'latency' && res.ok
-            ? `p50 ${fmt(res.p50, 'µs')} p99 ${fmt(res.p99, 'µs')} µs at ${Math.round(res.rate)} msg/s`
-            : `${fmt(res.value, sc.unit)} ${sc.unit}`;
+        let shown = `${fmt(res.value, sc.unit)} ${sc.unit}`;
+        if (sc.type === 'latency' && res.ok) shown = `p50 ${fmt(res.p50, 'µs')} p99 ${fmt(res.p99, 'µs')} µs at ${Math.round(res.rate)} msg/s`;
+        else if (sc.deflate && res.ok) shown += `, ${fmt(res.mbPerS, 'MB/s')} MB/s, echoes compressed ${res.echoRatio.toFixed(2)}:1`;
         const check = res.checked ? ` (${res.checked} echoes compared)` : '';
         log(`${sc.id.padEnd(18)} run ${run}/${o.runs} ${impl.padEnd(16)} ${res.ok ? shown + check : 'FAILED: ' + (res.errors || []).join('; ')}`);
         if (!res.ok) errors.push(`${sc.id} run ${run} ${impl}: ${(res.errors || []).join('; ') || 'no result'}${res.mismatches ? ` (${res.mismatches} echo mismatches)` : ''}`);
@@ -750,7 +791,7 @@ async function main() {
   }
 
   const rows = summarize(results, o);
-  const md = report(meta, o, rows, micro, errors);
+  const md = report(meta, o, rows, micro, errors, results);
   process.stdout.write('\n' + md + '\n');
   if (o.save) {
     const options = { ...o, out: path.relative(ROOT, o.out), scenarios: o.scenarios.map((s) => s.id) };

@@ -93,6 +93,8 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
    * are not reported as the application's.
    */
   private _ownPauseEvents = 0;
+  /** The latest ping left unanswered while the output was blocked. */
+  private _pendingPong: Buffer | null = null;
   private _ownResumeEvents = 0;
 
   constructor(
@@ -352,7 +354,14 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
       this.emit('ping', cancel, payload);
       if (cancelled) return;
     }
-    // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response".
+    // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response"
+    // -- but a peer that pings and never reads must not make pongs pile up: while our output is
+    // blocked only the latest ping is answered, once it drains (§5.5.3 allows answering only the
+    // most recent ping).
+    if (this._output.wouldBlock()) {
+      this._pendingPong = payload;
+      return;
+    }
     this.pong(payload);
   }
 
@@ -450,6 +459,11 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   handleSocketDrain(): void {
     this.outputBufferFull = false;
     this._output.full = false;
+    const pendingPong = this._pendingPong;
+    if (pendingPong !== null && this.connected) {
+      this._pendingPong = null;
+      this.pong(pendingPong);
+    }
     this.emit('drain');
   }
 

@@ -1,6 +1,7 @@
 'use strict';
 // Every scenario run.js knows. `type` picks the driver:
 //   echo       load generator against each server implementation (msg/s or MB/s)
+//              `deflate: true` negotiates permessage-deflate; only the `impls` listed can run it
 //   handshake  open + close as fast as possible with bounded concurrency
 //   rss        server RSS growth per idle connection
 //   latency    fixed-rate round trips on one connection (rows for p50 and p99)
@@ -20,6 +21,26 @@ const SCENARIOS = [
   // Fewer messages in flight for big payloads: the window only has to keep the pipe full.
   { id: 'binary64k', type: 'echo', title: '64 KiB binary, 1 connection', kind: 'binary', size: 64 * KiB, connections: 1, window: 16, unit: 'MB/s' },
   { id: 'binary1m', type: 'echo', title: '1 MiB binary, 1 connection', kind: 'binary', size: MiB, connections: 1, window: 4, unit: 'MB/s' },
+  // Compressed JSON. The servers get the same parameters (lib/deflate.js); the load generator
+  // offers no context takeover both ways, so each message is compressed on its own. Two rows per
+  // scenario: messages and uncompressed payload bytes per second. Upstream websocket and raw have
+  // no permessage-deflate.
+  ...[1, 10].map((connections) => ({
+    id: `deflate-16k-${connections}`,
+    type: 'echo',
+    title: `16 KiB JSON text, permessage-deflate both ways, ${connections} connection${connections > 1 ? 's' : ''}`,
+    kind: 'json',
+    size: 16 * KiB,
+    connections,
+    window: 8,
+    unit: 'msg/s',
+    deflate: true,
+    impls: ['ours', 'ws', 'ws-nobufferutil'],
+    metrics: [
+      { key: 'msgPerS', unit: 'msg/s' },
+      { key: 'mbPerS', unit: 'MB/s' },
+    ],
+  })),
   { id: 'handshakes', type: 'handshake', title: 'handshake + close, 16 at a time', concurrency: 16, unit: 'conn/s' },
   { id: 'rss-2000', type: 'rss', title: 'server RSS per idle connection, 2,000 connections', connections: 2000, unit: 'KiB/conn', lower: true },
   { id: 'latency-1000', type: 'latency', title: 'round trip at 1,000 msg/s, 64 B binary, 1 connection', kind: 'binary', size: 64, rate: 1000, unit: 'µs', lower: true },
@@ -28,15 +49,24 @@ const SCENARIOS = [
   { id: 'micro', type: 'micro', title: 'codec micro-benchmarks' },
 ];
 
+const deflateIds = SCENARIOS.filter((s) => s.deflate).map((s) => s.id);
+
 const GROUPS = {
   all: SCENARIOS.map((s) => s.id),
-  echo: SCENARIOS.filter((s) => s.type === 'echo').map((s) => s.id),
+  echo: SCENARIOS.filter((s) => s.type === 'echo' && !s.deflate).map((s) => s.id),
+  deflate: deflateIds,
+  'deflate-16k': deflateIds,
   server: SCENARIOS.filter((s) => ['echo', 'handshake', 'rss', 'latency'].includes(s.type)).map((s) => s.id),
   client: SCENARIOS.filter((s) => s.type === 'client').map((s) => s.id),
 };
+
+// Whether `impl` can run scenario `sc` at all (upstream websocket cannot compress).
+function supports(sc, impl) {
+  return !sc.impls || sc.impls.includes(impl);
+}
 
 function byId(id) {
   return SCENARIOS.find((s) => s.id === id);
 }
 
-module.exports = { SCENARIOS, GROUPS, byId, KiB, MiB };
+module.exports = { SCENARIOS, GROUPS, byId, supports, KiB, MiB };

@@ -2,12 +2,17 @@
 // Echo server on the WebSocket-Node API, shared by `ours` (require('websocket')) and `websocket`
 // (upstream 1.0.35 as require('websocket-upstream')). Written the way an application would use
 // that API; only the limits and keepalive are changed so the big-message scenarios fit.
+// BENCH_DEFLATE=1 (set by run.js for the compressed scenarios) turns on permessage-deflate with the
+// parameters in lib/deflate.js. Upstream has no such option and ignores it; the load generator
+// then reports that the server did not accept the offer.
 
 const http = require('http');
 const { serve, MiB } = require('./_control');
+const { oursOptions } = require('../lib/deflate');
 
 module.exports = function start(moduleName, impl) {
   const { server: WebSocketServer } = require(moduleName);
+  const deflate = process.env.BENCH_DEFLATE === '1' ? oursOptions() : null;
   const httpServer = http.createServer((req, res) => {
     res.writeHead(404);
     res.end();
@@ -19,6 +24,7 @@ module.exports = function start(moduleName, impl) {
     maxReceivedFrameSize: 64 * MiB,
     maxReceivedMessageSize: 64 * MiB,
     fragmentOutgoingMessages: false,
+    ...(deflate ? { perMessageDeflate: deflate } : {}),
   });
   wsServer.on('request', (request) => {
     const connection = request.accept(null, request.origin);
@@ -29,5 +35,5 @@ module.exports = function start(moduleName, impl) {
     // Load generators reset their sockets at the end of a run.
     connection.on('error', () => {});
   });
-  serve(httpServer, impl, { module: moduleName });
+  serve(httpServer, impl, { module: moduleName, deflate });
 };
