@@ -38,6 +38,9 @@ var wsServer = new WebSocketServer({
   httpServer: server,
   // Never accept automatically in production: every request should pass an origin check first.
   autoAcceptConnections: false,
+  // New in this package (off unless asked): PERMESSAGE_DEFLATE=1 negotiates RFC 7692 compression
+  // with browsers, here for every message (threshold 0) so even short echoes travel compressed.
+  perMessageDeflate: process.env.PERMESSAGE_DEFLATE === '1' ? { threshold: 0 } : false,
 });
 
 // Browsers always send Origin; accept only pages served by this server itself. Non-browser
@@ -67,6 +70,10 @@ wsServer.on('request', function (request) {
     return;
   }
   console.log(new Date() + ' Connection accepted.');
+  var agreed = connection.extensions.map(function (e) {
+    return e.value ? e.name + '; ' + e.value : e.name;
+  });
+  console.log(new Date() + ' Extensions agreed: ' + (agreed.join(', ') || '(none)'));
 
   connection.on('message', function (message) {
     if (message.type === 'utf8') {
