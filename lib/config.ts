@@ -1,26 +1,10 @@
 /** Configuration shapes and WebSocket-Node's defaults for servers, clients and connections. */
 import type * as http from 'node:http';
 import type * as https from 'node:https';
+import type { DeflateOptions } from './extensions/permessage-deflate';
 
-/** Options of permessage-deflate (RFC 7692), on server and client configs. */
-export interface PerMessageDeflateOptions {
-  /** Server resets its compression context after each message (RFC 7692 §7.1.1.1). */
-  serverNoContextTakeover?: boolean | undefined;
-  /** Client resets its compression context after each message (RFC 7692 §7.1.1.2). */
-  clientNoContextTakeover?: boolean | undefined;
-  /** LZ77 window of the server's compressor, 8-15 (RFC 7692 §7.1.2.1). */
-  serverMaxWindowBits?: number | undefined;
-  /** LZ77 window of the client's compressor, 8-15 (RFC 7692 §7.1.2.2). */
-  clientMaxWindowBits?: number | undefined;
-  /** zlib compression level, 0-9. */
-  level?: number | undefined;
-  /** zlib memory level, 1-9. */
-  memLevel?: number | undefined;
-  /** Messages shorter than this many bytes are sent uncompressed. */
-  threshold?: number | undefined;
-  /** zlib jobs in flight at once, process-wide. */
-  concurrencyLimit?: number | undefined;
-}
+/** Options of permessage-deflate (RFC 7692), on server and client configs (see extensions/permessage-deflate). */
+export type PerMessageDeflateOptions = DeflateOptions;
 
 /** Options shared by servers and clients; they reach every connection. */
 export interface IConfig {

@@ -12,13 +12,21 @@ export const EXTENSION_NAME = 'permessage-deflate';
 
 /** User options (the `perMessageDeflate` config key as an object). */
 export interface DeflateOptions {
+  /** Server resets its compression context after each message (RFC 7692 §7.1.1.1). */
   serverNoContextTakeover?: boolean | undefined;
+  /** Client resets its compression context after each message (RFC 7692 §7.1.1.2). */
   clientNoContextTakeover?: boolean | undefined;
+  /** LZ77 window of the server's compressor, 8-15 (RFC 7692 §7.1.2.1). */
   serverMaxWindowBits?: number | undefined;
+  /** LZ77 window of the client's compressor, 8-15 (RFC 7692 §7.1.2.2). */
   clientMaxWindowBits?: number | undefined;
+  /** zlib compression level, 0-9. */
   level?: number | undefined;
+  /** zlib memory level, 1-9. */
   memLevel?: number | undefined;
+  /** Messages shorter than this many bytes are sent uncompressed (default 1024). */
   threshold?: number | undefined;
+  /** zlib jobs in flight at once, process-wide (default 10). */
   concurrencyLimit?: number | undefined;
 }
 
