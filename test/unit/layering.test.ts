@@ -1,0 +1,76 @@
+/**
+ * The layers of lib/ import one way only: codec → extensions → protocol → transport → public classes
+ * (handshake beside protocol, for the public classes). Lower layers never touch sockets or timers.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const LIB = path.resolve(__dirname, '../../lib');
+
+/** For each layer folder: which lib folders its files may import from. */
+const ALLOWED: Record<string, readonly string[]> = {
+  codec: ['codec'],
+  extensions: ['codec', 'extensions'],
+  handshake: ['codec', 'handshake'],
+  protocol: ['codec', 'extensions', 'protocol'],
+  transport: ['codec', 'extensions', 'protocol', 'transport'],
+};
+
+/** Node modules that mean I/O or timers, which the pure layers must not use. */
+const IO_MODULES = /^node:(net|http|https|tls|dgram|timers|child_process|fs)$/;
+const TIMER_CALLS = /\b(setTimeout|setInterval|setImmediate)\s*\(/;
+
+function sources(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return sources(full);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const found: string[] = [];
+  for (const match of text.matchAll(/(?:from\s+|require\()\s*'([^']+)'/g)) found.push(match[1]!);
+  return found;
+}
+
+describe('lib/ layering', () => {
+  const files = sources(LIB);
+
+  test('finds the layer folders', () => {
+    for (const layer of Object.keys(ALLOWED)) {
+      expect(files.some((file) => path.relative(LIB, file).startsWith(layer + path.sep))).toBe(true);
+    }
+  });
+
+  for (const file of files) {
+    const relative = path.relative(LIB, file);
+    const layer = relative.includes(path.sep) ? relative.split(path.sep)[0]! : null;
+    if (layer === null) continue;
+    const allowed = ALLOWED[layer];
+    test(`${relative} imports only from ${allowed?.join(', ')}`, () => {
+      expect(allowed).toBeDefined();
+      for (const target of importsOf(file)) {
+        if (!target.startsWith('.')) continue;
+        const resolved = path.relative(LIB, path.resolve(path.dirname(file), target));
+        const targetLayer = resolved.includes(path.sep) ? resolved.split(path.sep)[0]! : '(public classes)';
+        expect({ target, layer: targetLayer, allowed: allowed!.includes(targetLayer) }).toEqual({ target, layer: targetLayer, allowed: true });
+      }
+    });
+
+    if (layer === 'codec' || layer === 'extensions' || layer === 'protocol') {
+      test(`${relative} uses no sockets, files or timers`, () => {
+        const text = fs.readFileSync(file, 'utf8');
+        expect(importsOf(file).filter((target) => IO_MODULES.test(target))).toEqual([]);
+        expect(TIMER_CALLS.test(text)).toBe(false);
+      });
+    }
+    if (layer === 'handshake') {
+      // The handshake rules read HTTP messages (types, status texts) but never do I/O themselves.
+      test(`${relative} starts no timers`, () => {
+        expect(TIMER_CALLS.test(fs.readFileSync(file, 'utf8'))).toBe(false);
+      });
+    }
+  }
+});
