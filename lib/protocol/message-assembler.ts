@@ -38,10 +38,6 @@ export class MessageAssembler {
     this.maxMessageSize = maxSize;
   }
 
-  private get maxSize(): number {
-    return this.maxMessageSize;
-  }
-
   /** Starts a message with its first frame. */
   begin(opcode: number): void {
     this.active = true;
@@ -61,7 +57,7 @@ export class MessageAssembler {
     this.fragments++;
     if (!limitSingleFrame && this.fragments === 1) return;
     const charged = this.size + length + this.fragments * FRAGMENT_OVERHEAD;
-    if (charged > this.maxSize) throw tooBigError('Maximum message size exceeded.');
+    if (charged > this.maxMessageSize) throw tooBigError('Maximum message size exceeded.');
   }
 
   /**
@@ -75,8 +71,9 @@ export class MessageAssembler {
       return;
     }
     if (this.opcode === 1 && !this.utf8.push(piece)) throw invalidUtf8Error();
+    // No size check here: addFrame() has already charged every announced frame against the limit,
+    // and addProduced() checks the bytes an extension produces.
     const needed = this.size + piece.length;
-    if (needed > this.maxSize && this.fragments > 1) throw tooBigError('Maximum message size exceeded.');
     if (needed > this.acc.length) this.grow(needed, expectedTotal);
     piece.copy(this.acc, this.size);
     this.size = needed;
@@ -87,7 +84,7 @@ export class MessageAssembler {
    * permessage-deflate, whose size is only known while it is produced.
    */
   addProduced(piece: Buffer): void {
-    if (this.size + piece.length > this.maxSize) throw tooBigError('Maximum message size exceeded.');
+    if (this.size + piece.length > this.maxMessageSize) throw tooBigError('Maximum message size exceeded.');
     this.addPiece(piece, false, 0);
   }
 
@@ -128,7 +125,7 @@ export class MessageAssembler {
     const capacity =
       expectedTotal >= needed
         ? expectedTotal
-        : Math.max(needed, Math.min(Math.max(this.acc.length * 2, 256), this.maxSize));
+        : Math.max(needed, Math.min(Math.max(this.acc.length * 2, 256), this.maxMessageSize));
     const next = Buffer.allocUnsafe(capacity);
     if (this.size > 0) this.acc.copy(next, 0, 0, this.size);
     this.acc = next;
