@@ -1,10 +1,13 @@
 /** RFC 6455 §5.3 masking: XOR with a 4-byte key, done in 32-bit words where the memory allows. */
 import { randomFillSync } from 'node:crypto';
 import { endianness } from 'node:os';
+import { simdMasker } from './mask-simd';
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 /** Below this many bytes a byte loop beats making a 32-bit view. */
 const WORD_THRESHOLD = 32;
+/** From this many bytes the WebAssembly SIMD masker wins despite its call and copy overhead. */
+const SIMD_THRESHOLD = 512;
 
 /**
  * XORs `data[start..end)` in place with `key`, starting at key byte `keyOffset`.
@@ -17,6 +20,18 @@ export function applyMask(data: Uint8Array, key: Uint8Array, start: number, end:
   const k3 = key[3]!;
   let i = start;
   let k = keyOffset & 3;
+  if (end - i >= SIMD_THRESHOLD) {
+    const simd = simdMasker();
+    if (simd !== null) {
+      const b0 = keyByte(k, k0, k1, k2, k3);
+      const b1 = keyByte((k + 1) & 3, k0, k1, k2, k3);
+      const b2 = keyByte((k + 2) & 3, k0, k1, k2, k3);
+      const b3 = keyByte((k + 3) & 3, k0, k1, k2, k3);
+      // WebAssembly memory is little-endian on every host.
+      simd(data, i, end, b0 | (b1 << 8) | (b2 << 16) | (b3 << 24));
+      return (k + end - i) & 3;
+    }
+  }
   if (end - i >= WORD_THRESHOLD) {
     // Bytes until the absolute address is 4-aligned, so the Uint32Array view below is legal.
     while (((data.byteOffset + i) & 3) !== 0) {

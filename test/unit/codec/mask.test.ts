@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { applyMask, randomMaskKeys } from '../../../lib/codec/mask';
+import { simdMasker } from '../../../lib/codec/mask-simd';
 import { prng, randomBytesFrom, referenceMask } from '../../helpers/codec-fixtures';
 
 const rand = prng(0x5eed);
@@ -131,6 +134,55 @@ describe('applyMask piece by piece', () => {
     }
     const payload = randomBytesFrom(rand, 200);
     expect(wholeVersusPieces(payload, KEYS[3]!, Array.from({ length: 199 }, (_, i) => i + 1))).toBe(true);
+  });
+});
+
+describe('the WebAssembly SIMD masker', () => {
+  test('is available on this Node, so the large-payload tests above exercise it', () => {
+    expect(simdMasker()).not.toBeNull();
+  });
+
+  test('lengths around the switch from the word loop (480..600), every shift and key offset', () => {
+    for (let length = 480; length <= 600; length++) {
+      for (let keyOffset = 0; keyOffset < 4; keyOffset++) {
+        checkRange(length, (length + keyOffset) % 8, 0, length, KEYS[(length + keyOffset) % KEYS.length]!, keyOffset);
+      }
+    }
+  });
+
+  test('tails of 0..63 bytes after the 64-byte and 16-byte lanes', () => {
+    for (let length = 1024; length < 1024 + 64; length++) checkRange(length, length % 3, 0, length, KEYS[3]!, length % 4);
+  });
+
+  test('payloads crossing its 64 KiB memory window, as sub-ranges of unaligned views', () => {
+    for (const length of [65535, 65536, 65537, 131071, 131072, 131075, 200003]) {
+      for (const keyOffset of [0, 1, 3]) {
+        checkRange(length + 40, (length + keyOffset) % 8, 17, 17 + length, randomBytesFrom(rand, 4), keyOffset);
+      }
+    }
+  });
+
+  test('called directly with a key word: lowest byte applies to the first byte', () => {
+    const masker = simdMasker()!;
+    const data = Buffer.alloc(1000);
+    masker(data, 3, 999, 0x04030201);
+    expect(data.subarray(0, 3).equals(Buffer.alloc(3))).toBe(true);
+    expect([...data.subarray(3, 11)]).toEqual([1, 2, 3, 4, 1, 2, 3, 4]);
+    expect([...data.subarray(995)]).toEqual([1, 2, 3, 4, 0]);
+  });
+
+  test('without WebAssembly (node --jitless) applyMask falls back to the JavaScript loop', () => {
+    const script = `
+      const { applyMask } = require(${JSON.stringify(path.resolve(__dirname, '../../../lib/codec/mask.js'))});
+      const { simdMasker } = require(${JSON.stringify(path.resolve(__dirname, '../../../lib/codec/mask-simd.js'))});
+      const data = Buffer.alloc(70000, 0x5a);
+      const next = applyMask(data, Buffer.from([1, 2, 3, 4]), 1, 70000, 2);
+      process.stdout.write(JSON.stringify({ simd: simdMasker() !== null, next, head: [...data.subarray(0, 6)], last: data[69999] }));
+    `;
+    const out = JSON.parse(execFileSync(process.execPath, ['--jitless', '-e', script], { encoding: 'utf8' })) as unknown;
+    // Byte 1 gets key byte 3 (offset 2), then 4, 1, 2...; byte 69999 is 69998 bytes on, offset 0
+    // (key byte 1), and the next offset is 1.
+    expect(out).toEqual({ simd: false, next: 1, head: [0x5a, 0x5a ^ 3, 0x5a ^ 4, 0x5a ^ 1, 0x5a ^ 2, 0x5a ^ 3], last: 0x5a ^ 1 });
   });
 });
 
