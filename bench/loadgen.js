@@ -134,6 +134,8 @@ function measure(stats, warmupS, durationS, onDone, onStart) {
     m0 = stats.messages;
     b0 = stats.bytes;
     t0 = process.hrtime.bigint();
+    // run.js samples the server's CPU time now and again at the result.
+    emit({ event: 'measuring' });
     if (onStart) onStart();
   }, warmupS * 1000);
   const end = setTimeout(() => {

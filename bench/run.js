@@ -18,7 +18,9 @@ const MICRO = path.join(BENCH, 'micro.js');
 
 // Every implementation has an echo server in servers/<name>.js and a client in clients/<name>.js;
 // `raw` is the ceiling on both sides (its client is the load generator itself).
-const IMPLS = ['ours', 'websocket', 'ws', 'ws-nobufferutil', 'raw'];
+// 'ours-before' is this package at an earlier commit (bench/before.sh builds it); never a default.
+const IMPLS = ['ours', 'websocket', 'ws', 'ws-nobufferutil', 'raw', 'ours-before'];
+const DEFAULT_IMPLS = IMPLS.filter((i) => i !== 'ours-before');
 const BASELINE = 'ws';
 const EXPECT_NATIVE = { ws: true, 'ws-nobufferutil': false }; // bufferutil loaded or not
 
@@ -26,7 +28,7 @@ const HELP = `Usage: node bench/run.js [options]     (npm run bench -- [options]
 
   --scenario LIST   scenario ids or groups, comma separated (default: all)
                     groups: ${Object.keys(GROUPS).join(', ')}
-  --impl LIST       implementations (default: ${IMPLS.join(',')})
+  --impl LIST       implementations (default: ${DEFAULT_IMPLS.join(',')}; also ours-before)
   --runs N          runs per cell, median reported (default 3)
   --duration S      measured seconds per run (default 3)
   --warmup S        unmeasured seconds before each run (default 1)
@@ -48,7 +50,7 @@ const HELP = `Usage: node bench/run.js [options]     (npm run bench -- [options]
 function parseOptions(argv) {
   const o = {
     scenario: 'all',
-    impl: IMPLS.join(','),
+    impl: DEFAULT_IMPLS.join(','),
     runs: 3,
     duration: 3,
     warmup: 1,
@@ -417,6 +419,28 @@ async function runLoadgen(sc, port, ctx, script = LOADGEN, extraArgs = [], label
   }
 }
 
+async function serverCpu(server) {
+  server.send('cpu');
+  return server.next((m) => typeof m.cpu === 'number', 10000);
+}
+
+// A load generator run that also measures the server's CPU time over the measured period.
+async function runEcho(sc, server, ctx) {
+  const lg = new Child('load generator', LOADGEN, loadgenArgs(sc, server.info.port, ctx.o), { cpu: ctx.o.loadgenCpu, pinning: ctx.pinning });
+  try {
+    const first = await lg.next((m) => m.event === 'measuring' || m.result, bound(ctx.o));
+    if (first.result) return first.result;
+    const cpu0 = await serverCpu(server);
+    const { result } = await lg.next((m) => m.result, bound(ctx.o));
+    const cpu1 = await serverCpu(server);
+    if (!result.ok || !(result.bytes > 0)) return result;
+    const perGB = (micros) => micros / 1000 / (result.bytes / 1e9);
+    return { ...result, serverCpuMsPerGB: perGB(cpu1.cpu - cpu0.cpu), serverUserCpuMsPerGB: perGB(cpu1.user - cpu0.user) };
+  } finally {
+    await lg.stop();
+  }
+}
+
 async function runRss(sc, server, ctx) {
   const pid = server.info.pid;
   const gc = async () => {
@@ -464,7 +488,7 @@ async function runOne(sc, impl, ctx) {
   const server = await startServer(impl, ctx, sc);
   try {
     if (sc.type === 'rss') return await runRss(sc, server, ctx);
-    const result = await runLoadgen(sc, server.info.port, ctx);
+    const result = await runEcho(sc, server, ctx);
     if (server.exited) throw new Error(`server exited during the run: ${lastLines(server.stderr)}`);
     return result;
   } finally {
@@ -497,7 +521,7 @@ function metricsOf(sc) {
     { key: 'p50', label: `${sc.id} p50` },
     { key: 'p99', label: `${sc.id} p99` },
   ];
-  if (sc.metrics) return sc.metrics.map((m) => ({ key: m.key, label: sc.id, unit: m.unit }));
+  if (sc.metrics) return sc.metrics.map((m) => ({ key: m.key, label: sc.id, unit: m.unit, lower: m.lower }));
   return [{ key: 'value', label: sc.id }];
 }
 
@@ -510,6 +534,7 @@ function fmt(v, unit) {
   }
   if (unit === 'MB/s') return Math.round(v).toLocaleString('en-US');
   if (unit === 'KiB/conn') return v.toFixed(1);
+  if (unit.startsWith('server ')) return Math.round(v).toLocaleString('en-US');
   if (unit === 'µs') return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
   return String(Math.round(v * 100) / 100);
 }
@@ -528,7 +553,7 @@ function summarize(results, o) {
   for (const sc of o.scenarios) {
     if (sc.type === 'micro') continue;
     for (const metric of metricsOf(sc)) {
-      const row = { scenario: sc.id, metric: metric.key, label: metric.label, title: sc.title, unit: metric.unit || sc.unit, lower: !!sc.lower, cells: {} };
+      const row = { scenario: sc.id, metric: metric.key, label: metric.label, title: sc.title, unit: metric.unit || sc.unit, lower: !!(metric.lower ?? sc.lower), cells: {} };
       for (const impl of o.impls) {
         if (!supports(sc, impl)) {
           row.cells[impl] = { na: true, median: null, runs: [], failed: 0 };

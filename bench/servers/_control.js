@@ -1,7 +1,7 @@
 'use strict';
 // What every benchmark server shares: listen on 127.0.0.1 with an OS-chosen port, announce it on
 // stdout as one JSON line, answer "gc" on stdin (run.js measures RSS after a collection), and exit
-// as soon as stdin closes so a server never outlives the harness.
+// as soon as stdin closes so a server never outlives the harness. "cpu" answers the CPU time used.
 
 const MiB = 1024 * 1024;
 
@@ -38,6 +38,10 @@ function serve(server, impl, extra = {}) {
           global.gc();
         }
         process.stdout.write(JSON.stringify({ gc: !!global.gc }) + '\n');
+      } else if (cmd === 'cpu') {
+        // CPU time used so far (µs); run.js samples it around the measured period.
+        const { user, system } = process.cpuUsage();
+        process.stdout.write(JSON.stringify({ cpu: user + system, user }) + '\n');
       } else if (cmd === 'exit') {
         process.exit(0);
       }
