@@ -82,8 +82,8 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   _protocol: WebSocketProtocol;
   /** @internal batched socket output */
   _output: SocketOutput;
-  /** @internal chunks received but not yet parsed (parsing runs on the next tick, as upstream) */
-  private _received: Buffer[] = [];
+  /** Chunks received but not yet parsed (parsing runs on the next tick, as upstream); null when none. */
+  private _received: Buffer[] | null = null;
   private _processScheduled = false;
   private _socketListenersAdded = false;
   private _errorListenerAdded = false;
@@ -93,6 +93,9 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
    * are not reported as the application's.
    */
   private _ownPauseEvents = 0;
+  /** @internal the server that accepted this connection, told when it closes (null for a client's). */
+  _server: { handleConnectionClose(connection: WebSocketConnection, closeReason: number, description: string): void } | null =
+    null;
   /** The latest ping left unanswered while the output was blocked. */
   private _pendingPong: Buffer | null = null;
   private _ownResumeEvents = 0;
@@ -150,8 +153,11 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
 
     // compat: WebSocket-Node removes every 'error' listener here. compat fix: it then left the socket
     // with none until the 101 was written, so an early reset crashed the process; we guard at once.
-    socket.removeAllListeners('error');
+    // Ours is added before the others go, so the 'error' entry of the socket's listener table is
+    // never deleted: a deleted entry turns that table into a slow, larger dictionary.
+    const others = socket.listeners('error');
     this._addErrorListener();
+    for (const listener of others) socket.removeListener('error', listener as (error: Error) => void);
   }
 
   /** compat: WebSocket-Node's scratch buffer for mask keys, made on first use. */
@@ -282,7 +288,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this._debug('handleSocketData');
     // Any received data proves the peer is alive (WebSocket-Node restarts keepalive on every chunk).
     this.setKeepaliveTimer();
-    this._received.push(data);
+    (this._received ??= []).push(data);
     if (!this._processScheduled) {
       this._processScheduled = true;
       process.nextTick(processOnTick, this);
@@ -294,8 +300,8 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     this._processScheduled = false;
     if (!this.connected || this.inputPaused) return;
     const received = this._received;
-    if (received.length === 0) return;
-    this._received = [];
+    if (received === null) return;
+    this._received = null;
     const output = this._output;
     // Everything the handlers send while this batch is processed leaves in one write.
     output.hold();
@@ -304,7 +310,8 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
         this._protocol.receive(received[i]!);
         if (this.inputPaused && i + 1 < received.length) {
           // Keep the rest for resume(); the core keeps its own leftover of the current chunk.
-          this._received = received.slice(i + 1).concat(this._received);
+          const rest = received.slice(i + 1);
+          this._received = this._received === null ? rest : rest.concat(this._received);
           break;
         }
       }
@@ -511,7 +518,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     } finally {
       this._output.release();
     }
-    if (this._received.length > 0 && !this._processScheduled) {
+    if (this._received !== null && !this._processScheduled) {
       this._processScheduled = true;
       process.nextTick(processOnTick, this);
     }

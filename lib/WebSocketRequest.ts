@@ -216,8 +216,13 @@ class WebSocketRequest extends EventEmitter {
           dropLostConnection(connection);
           return;
         }
-        this._removeSocketCloseListeners();
+        // The order keeps the socket's listener table small (memory per idle connection): an event
+        // name whose last listener goes is deleted from it, which turns it into a larger dictionary,
+        // so 'close' gets its new listener first; 'end' always keeps net.Socket's own listener, and
+        // removing ours first keeps its listener array from growing to a bigger backing store.
+        this.socket.removeListener('end', this._socketCloseHandler);
         connection._addSocketEventListeners();
+        this.socket.removeListener('close', this._socketCloseHandler);
         // compat fix: WebSocket-Node dropped the bytes that arrived with the upgrade request.
         if (head !== undefined && head.length > 0) connection.handleSocketData(head);
       });

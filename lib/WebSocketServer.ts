@@ -157,9 +157,9 @@ class WebSocketServer extends EventEmitter {
   }
 
   handleRequestAccepted(connection: WebSocketConnection): void {
-    connection.once('close', (closeReason: number, description: string) => {
-      this.handleConnectionClose(connection, closeReason, description);
-    });
+    // One shared listener that finds the server through the connection: no closure per connection.
+    connection._server = this;
+    connection.on('close', onConnectionClose);
     this.connections.push(connection);
     this.emit('connect', connection);
   }
@@ -186,6 +186,11 @@ interface WebSocketServer {
   addListener(event: 'connect', cb: (connection: WebSocketConnection) => void): this;
   addListener(event: 'close', cb: (connection: WebSocketConnection, reason: number, desc: string) => void): this;
   addListener(event: 'upgradeError', cb: (error: Error) => void): this;
+}
+
+/** Removes a closed connection from its server (`'close'` is emitted once per connection). */
+function onConnectionClose(this: WebSocketConnection, closeReason: number, description: string): void {
+  this._server?.handleConnectionClose(this, closeReason, description);
 }
 
 export = WebSocketServer;

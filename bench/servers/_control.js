@@ -38,6 +38,11 @@ function serve(server, impl, extra = {}) {
           global.gc();
         }
         process.stdout.write(JSON.stringify({ gc: !!global.gc }) + '\n');
+      } else if (cmd === 'mem') {
+        // Where the memory is, for investigating rss-2000: process totals and V8's heap spaces.
+        const spaces = {};
+        for (const sp of require('v8').getHeapSpaceStatistics()) spaces[sp.space_name] = { size: sp.space_size, used: sp.space_used_size };
+        process.stdout.write(JSON.stringify({ mem: process.memoryUsage(), spaces }) + '\n');
       } else if (cmd === 'cpu') {
         // CPU time used so far (µs); run.js samples it around the measured period.
         const { user, system } = process.cpuUsage();

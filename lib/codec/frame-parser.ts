@@ -47,14 +47,30 @@ export interface FrameParserOptions {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Parses frames out of a stream of chunks; see the module comment. */
-export class FrameParser {
-  readonly header: ParsedFrameHeader;
-  options: FrameParserOptions;
+/** Key bytes at 0..3, then room for a header that spans chunks (at most 14 bytes). */
+const SCRATCH_SIZE = 18;
+const HEADER_AT = 4;
+
+/**
+ * Parses frames out of a stream of chunks; see the module comment. The parser is itself the
+ * `ParsedFrameHeader` it hands to the handler, and keeps its limits as plain fields: every
+ * connection has one, so each object left out is memory saved per idle connection.
+ */
+export class FrameParser implements ParsedFrameHeader {
+  fin = false;
+  rsv1 = false;
+  rsv2 = false;
+  rsv3 = false;
+  opcode = 0;
+  masked = false;
+  length = 0;
 
   private readonly handler: FrameHandler;
-  /** Header bytes gathered while a header spans chunks. */
-  private readonly headerBytes: Buffer;
+  private readonly maxFrameSize: number;
+  private readonly maskPolicy: MaskPolicy;
+  private readonly allowRsv1: boolean;
+  /** The mask key (bytes 0..3) and the bytes of a header that spans chunks (from HEADER_AT). */
+  private readonly scratch: Buffer;
   private headerFill = 0;
   /** True between a header and the end of its payload. */
   private inPayload = false;
@@ -67,12 +83,22 @@ export class FrameParser {
   private halted = false;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
-    // Both scratch areas come from one pooled allocation: an idle connection costs less memory.
-    const scratch = Buffer.allocUnsafe(18);
-    this.headerBytes = scratch.subarray(0, 14);
-    this.header = { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0, maskKey: scratch.subarray(14, 18) };
     this.handler = handler;
-    this.options = options;
+    this.maxFrameSize = options.maxFrameSize;
+    this.maskPolicy = options.maskPolicy;
+    this.allowRsv1 = options.allowRsv1;
+    // From Node's shared pool: an idle connection costs less memory.
+    this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+  }
+
+  /** The header of the frame being parsed: the parser itself (read it inside the handler calls). */
+  get header(): ParsedFrameHeader {
+    return this;
+  }
+
+  /** The masking key of the current frame (valid when `masked`); a new view on each read. */
+  get maskKey(): Buffer {
+    return this.scratch.subarray(0, 4);
   }
 
   /** Whether parsing is stopped (see `stop`). */
@@ -147,19 +173,20 @@ export class FrameParser {
       }
     }
     // Slow path: gather a header that spans chunks into the scratch buffer.
-    let size = this.headerFill >= 2 ? headerSize(this.headerBytes[1]!) : 2;
+    const bytes = this.scratch;
+    let size = this.headerFill >= 2 ? headerSize(bytes[HEADER_AT + 1]!) : 2;
     while (pos < end) {
       const take = Math.min(size - this.headerFill, end - pos);
-      chunk.copy(this.headerBytes, this.headerFill, pos, pos + take);
+      chunk.copy(bytes, HEADER_AT + this.headerFill, pos, pos + take);
       this.headerFill += take;
       pos += take;
       if (this.headerFill < size) break;
       if (size === 2) {
-        size = headerSize(this.headerBytes[1]!);
+        size = headerSize(bytes[HEADER_AT + 1]!);
         if (size > 2) continue;
       }
       this.headerFill = 0;
-      this.decodeHeader(this.headerBytes, 0);
+      this.decodeHeader(bytes, HEADER_AT);
       this.beginPayload();
       break;
     }
@@ -167,7 +194,7 @@ export class FrameParser {
   }
 
   private decodeHeader(bytes: Buffer, at: number): void {
-    const h = this.header;
+    const h = this as FrameParser;
     const first = bytes[at]!;
     const second = bytes[at + 1]!;
     h.fin = (first & 0x80) !== 0;
@@ -199,23 +226,24 @@ export class FrameParser {
       }
     }
     h.length = length;
-    if (h.masked) bytes.copy(h.maskKey, 0, offset, offset + 4);
+    // The key goes to scratch[0..3]; a spanning header sits at HEADER_AT, so the ranges never overlap.
+    if (h.masked) bytes.copy(this.scratch, 0, offset, offset + 4);
     // RFC 6455 §5.2: a nonzero RSV bit without a negotiated meaning "MUST _Fail the WebSocket Connection_".
-    if (h.rsv2 || h.rsv3 || (h.rsv1 && !this.options.allowRsv1)) {
+    if (h.rsv2 || h.rsv3 || (h.rsv1 && !this.allowRsv1)) {
       throw protocolError('Unsupported usage of rsv bits without negotiated extension.');
     }
-    const policy = this.options.maskPolicy;
+    const policy = this.maskPolicy;
     // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame that is not masked."
     if (policy === 'require' && !h.masked) throw protocolError('Received an unmasked frame from the client.');
     // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
     if (policy === 'forbid' && h.masked) throw protocolError('Received a masked frame from the server.');
-    if (length > this.options.maxFrameSize) {
+    if (length > this.maxFrameSize) {
       throw tooBigError(`Frame size of ${length} bytes exceeds maximum accepted frame size`);
     }
   }
 
   private beginPayload(): void {
-    const h = this.header;
+    const h: ParsedFrameHeader = this;
     this.handler.onFrameHeader(h);
     if (h.length === 0) {
       this.handler.onFramePayload(EMPTY, h);
@@ -228,10 +256,10 @@ export class FrameParser {
   }
 
   private readPayload(chunk: Buffer, pos: number, end: number): number {
-    const h = this.header;
+    const h: ParsedFrameHeader = this;
     const take = Math.min(this.remaining, end - pos);
     const piece = take === end - pos && pos === 0 ? chunk : chunk.subarray(pos, pos + take);
-    if (h.masked) this.keyOffset = applyMask(piece, h.maskKey, 0, take, this.keyOffset);
+    if (h.masked) this.keyOffset = applyMask(piece, this.scratch, 0, take, this.keyOffset);
     this.remaining -= take;
     if (this.remaining === 0) this.inPayload = false;
     this.handler.onFramePayload(piece, h);

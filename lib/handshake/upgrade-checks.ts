@@ -16,8 +16,42 @@ export interface UpgradeRefusal {
 /** Whether a comma-separated header contains `token`, compared case-insensitively (RFC 7230 §7). */
 export function headerHasToken(value: string | string[] | undefined, token: string): boolean {
   if (value === undefined) return false;
-  const text = Array.isArray(value) ? value.join(',') : value;
-  return text.split(',').some((part) => part.trim().toLowerCase() === token);
+  if (Array.isArray(value)) return value.some((item) => listHasToken(item, token));
+  return listHasToken(value, token);
+}
+
+/**
+ * Scans one comma-separated value in place: every handshake runs this twice, and splitting,
+ * trimming and lower-casing would make garbage for each connection. `token` is lower case.
+ */
+function listHasToken(list: string, token: string): boolean {
+  let start = 0;
+  while (start <= list.length) {
+    let end = list.indexOf(',', start);
+    if (end === -1) end = list.length;
+    let from = start;
+    let to = end;
+    while (from < to && isOptionalWhitespace(list.charCodeAt(from))) from++;
+    while (to > from && isOptionalWhitespace(list.charCodeAt(to - 1))) to--;
+    if (to - from === token.length && equalsLowerCase(list, from, token)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/** RFC 7230 §3.2.3 OWS: spaces and horizontal tabs. */
+function isOptionalWhitespace(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** Whether `text` at `at` equals the lower-case ASCII `token`, ignoring ASCII case. */
+function equalsLowerCase(text: string, at: number, token: string): boolean {
+  for (let i = 0; i < token.length; i++) {
+    let code = text.charCodeAt(at + i);
+    if (code >= 0x41 && code <= 0x5a) code += 0x20;
+    if (code !== token.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Checks what WebSocket-Node did not; returns the refusal for the first broken rule, or null. */

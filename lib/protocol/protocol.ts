@@ -67,13 +67,16 @@ export class WebSocketProtocol implements FrameHandler {
   /** Whether we have sent our close frame (only one is ever sent, RFC 6455 §5.5.1). */
   closeSent = false;
 
-  /** Payload of the control frame being read (at most 125 bytes). */
-  private control: Buffer[] = [];
+  /**
+   * Payload of the control frame being read (at most 125 bytes). This and `pieces` are made only
+   * when a frame has payload to keep: an idle connection holds no arrays.
+   */
+  private control: Buffer[] | null = null;
   /**
    * Payload pieces kept whole: of the frame being read when frames are reported (`assembleFragments:
    * false`), or of the compressed message being read (never both at once).
    */
-  private pieces: Buffer[] = [];
+  private pieces: Buffer[] | null = null;
   /** Whether the data frame being read belongs to an assembled message. */
   private inMessageFrame = false;
   private frameExpectedTotal = 0;
@@ -148,8 +151,8 @@ export class WebSocketProtocol implements FrameHandler {
     this.discarding = true;
     this.parser.halt();
     this.assembler.clear();
-    this.control = [];
-    this.pieces = [];
+    this.control = null;
+    this.pieces = null;
   }
 
   /** Releases everything: zlib streams, and sends still waiting (their callbacks get an Error). */
@@ -196,7 +199,7 @@ export class WebSocketProtocol implements FrameHandler {
       }
       // RFC 7692 §6.1: RSV1 marks a compressed *message*; control frames never carry it.
       if (h.rsv1) throw protocolError('Unsupported usage of rsv bits without negotiated extension.');
-      this.control = [];
+      this.control = null;
       return;
     }
     if (opcode > Opcode.BINARY) {
@@ -207,7 +210,7 @@ export class WebSocketProtocol implements FrameHandler {
       throw protocolError(`Unrecognized Opcode: 0x${opcode.toString(16)}`);
     }
     if (!this.assemble) {
-      this.pieces = [];
+      this.pieces = null;
       this.inMessageFrame = false;
       return;
     }
@@ -224,7 +227,7 @@ export class WebSocketProtocol implements FrameHandler {
       }
       assembler.begin(opcode);
       this.compressed = h.rsv1;
-      this.pieces = [];
+      this.pieces = null;
     }
     // compat: a single-frame message is limited only by maxReceivedFrameSize, as in WebSocket-Node.
     assembler.addFrame(h.length, !(h.fin && opcode !== Opcode.CONTINUATION));
@@ -237,18 +240,18 @@ export class WebSocketProtocol implements FrameHandler {
   /** @internal */
   onFramePayload(piece: Buffer, h: ParsedFrameHeader): void {
     if (isControlOpcode(h.opcode)) {
-      if (piece.length > 0) this.control.push(piece);
+      if (piece.length > 0) (this.control ??= []).push(piece);
       return;
     }
     if (this.inMessageFrame) {
       if (this.compressed) {
-        if (piece.length > 0) this.pieces.push(piece);
+        if (piece.length > 0) (this.pieces ??= []).push(piece);
         return;
       }
       const whole = h.fin && h.opcode !== Opcode.CONTINUATION && piece.length === h.length;
       this.assembler.addPiece(piece, whole, this.frameExpectedTotal);
     } else if (piece.length > 0) {
-      this.pieces.push(piece);
+      (this.pieces ??= []).push(piece);
     }
   }
 
@@ -256,14 +259,14 @@ export class WebSocketProtocol implements FrameHandler {
   onFrameEnd(h: ParsedFrameHeader): void {
     if (isControlOpcode(h.opcode)) {
       const payload = joinPieces(this.control);
-      this.control = [];
+      this.control = null;
       if (!this.assemble) this.reportFrame(h, payload);
       this.handleControl(h.opcode, payload);
       return;
     }
     if (!this.inMessageFrame) {
       this.reportFrame(h, joinPieces(this.pieces));
-      this.pieces = [];
+      this.pieces = null;
       return;
     }
     this.inMessageFrame = false;
@@ -286,8 +289,8 @@ export class WebSocketProtocol implements FrameHandler {
    */
   private inflateMessage(): void {
     const deflate = this.deflate as PerMessageDeflate;
-    const pieces = this.pieces;
-    this.pieces = [];
+    const pieces = this.pieces ?? [];
+    this.pieces = null;
     this.inflating = true;
     this.parser.stop();
     this.handler.onBusy(true);
@@ -469,8 +472,8 @@ export class WebSocketProtocol implements FrameHandler {
   }
 }
 
-function joinPieces(pieces: Buffer[]): Buffer {
-  if (pieces.length === 0) return EMPTY;
+function joinPieces(pieces: Buffer[] | null): Buffer {
+  if (pieces === null || pieces.length === 0) return EMPTY;
   if (pieces.length === 1) return Buffer.from(pieces[0]!);
   return Buffer.concat(pieces);
 }

@@ -18,9 +18,10 @@ function notWritableError(): Error {
 
 /** The socket side of a connection's output; see the module comment. */
 export class SocketOutput implements OutputSink {
-  private chunks: Buffer[] = [];
+  // Made on the first push after a flush: an idle connection holds no arrays.
+  private chunks: Buffer[] | null = null;
   private bytes = 0;
-  private callbacks: WriteCallback[] = [];
+  private callbacks: WriteCallback[] | null = null;
   private holds = 0;
   private scheduled = false;
   /** The socket's answer to the last write: false means its buffer is above the high-water mark. */
@@ -35,14 +36,14 @@ export class SocketOutput implements OutputSink {
 
   /** @internal OutputSink */
   push(chunk: Buffer): void {
-    this.chunks.push(chunk);
+    (this.chunks ??= []).push(chunk);
     this.bytes += chunk.length;
     this.schedule();
   }
 
   /** @internal OutputSink */
   pushCallback(callback: WriteCallback): void {
-    this.callbacks.push(callback);
+    (this.callbacks ??= []).push(callback);
     this.schedule();
   }
 
@@ -73,19 +74,19 @@ export class SocketOutput implements OutputSink {
     this.scheduled = false;
     const chunks = this.chunks;
     const callbacks = this.callbacks;
-    if (chunks.length === 0 && callbacks.length === 0) return;
+    if (chunks === null && callbacks === null) return;
     const bytes = this.bytes;
-    this.chunks = [];
-    this.callbacks = [];
+    this.chunks = null;
+    this.callbacks = null;
     this.bytes = 0;
     const socket = this.socket;
-    const done = callbacks.length === 0 ? undefined : makeDone(callbacks);
+    const done = callbacks === null ? undefined : makeDone(callbacks);
     if (socket.destroyed || socket.writableEnded) {
       // compat fix: WebSocket-Node wrote anyway and turned the close into 1006 plus an 'error' event.
       if (done !== undefined) process.nextTick(done, notWritableError());
       return;
     }
-    if (chunks.length === 0) {
+    if (chunks === null) {
       // Only callbacks: they follow whatever the socket still has queued.
       socket.write(EMPTY, done);
       return;

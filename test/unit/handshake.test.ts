@@ -398,6 +398,15 @@ describe('small header helpers', () => {
     expect(headerHasToken(undefined, 'upgrade')).toBe(false);
   });
 
+  test('headerHasToken: optional whitespace, empty items, case, position', () => {
+    const yes = ['upgrade', 'UPGRADE', '\tUpgrade\t', 'keep-alive,upgrade', ',, upgrade ,', 'Upgrade, keep-alive', 'a,\t upGRade \t,b'];
+    for (const value of yes) expect([value, headerHasToken(value, 'upgrade')]).toEqual([value, true]);
+    const no = ['', ',', ' , ', 'upgrad', 'pgrade', 'up grade', 'upgrade-x', 'x-upgrade', 'keep-alive, upgrades', 'upgrade\u00a0'];
+    for (const value of no) expect([value, headerHasToken(value, 'upgrade')]).toEqual([value, false]);
+    expect(headerHasToken(['keep-alive', '', ' WebSocket '], 'websocket')).toBe(true);
+    expect(headerHasToken([], 'websocket')).toBe(false);
+  });
+
   test('splitHeaderList, findIllegalTokenChar, stripCrLf', () => {
     expect(splitHeaderList('a, b,c')).toEqual(['a', 'b', 'c']);
     expect(findIllegalTokenChar('chat.v1')).toBeNull();
