@@ -29,6 +29,11 @@ interface SystemError extends Error {
 }
 
 let connectionIds = 0;
+/**
+ * Pings a peer may send while our output to it is blocked (it is not reading) before it is dropped
+ * with 1008. Only the latest is answered meanwhile, so this bounds work, not memory.
+ */
+const MAX_PINGS_WHILE_BLOCKED = 100;
 const EMPTY = Buffer.alloc(0);
 
 /** One open WebSocket connection; see the module comment. */
@@ -98,6 +103,8 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     null;
   /** The latest ping left unanswered while the output was blocked. */
   private _pendingPong: Buffer | null = null;
+  /** Pings received since the output blocked (reset by `'drain'`). */
+  private _pingsWhileBlocked = 0;
   private _ownResumeEvents = 0;
 
   constructor(
@@ -367,6 +374,12 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
     // most recent ping).
     if (this._output.wouldBlock()) {
       this._pendingPong = payload;
+      // New: a peer that keeps pinging and never reads is dropped (docs/security.md), no close frame:
+      // it would not be read either. Only pings after the socket itself reported a full buffer count,
+      // not those of a burst that merely filled this batch's output.
+      if (this._output.full && ++this._pingsWhileBlocked > MAX_PINGS_WHILE_BLOCKED && this.state !== 'closed') {
+        this.drop(CLOSE_REASONS.CLOSE_REASON_POLICY_VIOLATION, 'Too many pings while not reading.', true);
+      }
       return;
     }
     this.pong(payload);
@@ -466,6 +479,7 @@ class WebSocketConnection extends EventEmitter implements ProtocolHandler {
   handleSocketDrain(): void {
     this.outputBufferFull = false;
     this._output.full = false;
+    this._pingsWhileBlocked = 0;
     const pendingPong = this._pendingPong;
     if (pendingPong !== null && this.connected) {
       this._pendingPong = null;

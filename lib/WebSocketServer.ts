@@ -119,7 +119,7 @@ class WebSocketServer extends EventEmitter {
     };
     socket.once('close', onSocketClose);
     // New: handshakeTimeout refuses requests the application leaves unanswered (408).
-    const timeout = config.handshakeTimeout;
+    const timeout = config.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     const timer =
       typeof timeout === 'number' && timeout > 0
         ? setTimeout(() => {
@@ -187,6 +187,12 @@ interface WebSocketServer {
   addListener(event: 'close', cb: (connection: WebSocketConnection, reason: number, desc: string) => void): this;
   addListener(event: 'upgradeError', cb: (error: Error) => void): this;
 }
+
+/**
+ * How long an upgrade request may stay unanswered when `handshakeTimeout` is not given: generous
+ * for an application that authenticates first, short enough that stalled requests cannot pile up.
+ */
+const DEFAULT_HANDSHAKE_TIMEOUT = 30000;
 
 /** Removes a closed connection from its server (`'close'` is emitted once per connection). */
 function onConnectionClose(this: WebSocketConnection, closeReason: number, description: string): void {

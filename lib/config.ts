@@ -46,7 +46,7 @@ export interface IServerConfig extends IConfig {
   parseCookies?: boolean | undefined;
   /** Parse Sec-WebSocket-Extensions into `request.requestedExtensions`. */
   parseExtensions?: boolean | undefined;
-  /** New: milliseconds an upgrade request may stay unanswered before it is refused with 408 (0 = never). */
+  /** New: milliseconds an upgrade request may stay unanswered before it is refused with 408 (30000; 0 = never). */
   handshakeTimeout?: number | undefined;
 }
 

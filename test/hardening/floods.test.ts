@@ -68,6 +68,26 @@ async function flood(
   return sent;
 }
 
+/**
+ * A server and a raw client that does not read (its socket paused); whatever it receives once it
+ * resumes is counted by `walker`.
+ */
+async function stalledPeer(config: Parameters<typeof startHardenedServer>[0]): Promise<{
+  h: Hardened;
+  client: RawClient;
+  connection: WebSocketConnection;
+  walker: FrameWalker;
+}> {
+  const h = await startHardenedServer(config, { errorListener: true });
+  const { client, connection } = await openRawConnection(h);
+  client.socket.pause();
+  client.discard = true;
+  const walker = new FrameWalker();
+  walker.push(client.takeUnread());
+  client.socket.on('data', (chunk: Buffer) => walker.push(chunk));
+  return { h, client, connection, walker };
+}
+
 describe('fragment floods', () => {
   test('100,000 empty continuation fragments → 1009 after ~65,536 (16-byte charge each, 1 MiB limit), before the flood ends; arrayBuffers growth < 8 MiB', async () => {
     const h = await startHardenedServer({}, { errorListener: true });
@@ -123,40 +143,89 @@ describe('fragment floods', () => {
 
 describe('pings from a peer that never reads', () => {
   const PING = f.ping(Buffer.alloc(125, 0x70)); // 131 bytes in, a 127-byte pong out
-  const PONG_SIZE = 127;
+  /** The documented limit (docs/security.md): pings accepted while the output is blocked. */
+  const LIMIT = 100;
 
-  test('pongs do not pile up: 12 MiB of pings leave < 1 MiB queued (only the latest ping is answered while blocked); the last pong arrives once the peer reads', async () => {
+  /**
+   * Pings until the server's output to the paused client is blocked: the socket reported its buffer
+   * full and still holds bytes the kernel would not take. Large batches while the kernel absorbs the
+   * pongs, then batches of 10, so at most 10 pings count against the limit on the way.
+   */
+  async function pingUntilBlocked(client: RawClient, connection: WebSocketConnection): Promise<number> {
+    let sent = 0;
+    while (!(connection.outputBufferFull && connection.socket.writableLength > 0)) {
+      if (!connection.connected || sent >= 1_000_000) throw new Error(`the output never blocked (${sent} pings sent)`);
+      const perBatch = connection.socket.writableLength > 0 ? 10 : 500;
+      sent += await flood(client, connection, PING, perBatch, perBatch);
+    }
+    return sent;
+  }
+
+  test('12 MiB of pings into a peer that never reads: dropped with 1008 once 100 pings arrive while the output is blocked; queue < 1 MiB meanwhile, arrayBuffers growth < 8 MiB', async () => {
     const h = await startHardenedServer({}, { errorListener: true });
     const { client, connection } = await openRawConnection(h);
     client.socket.pause();
     client.discard = true;
-    const walker = new FrameWalker();
-    walker.push(client.takeUnread());
-    client.socket.on('data', (chunk: Buffer) => walker.push(chunk));
     let peak = 0;
-    const sample = (): void => {
-      peak = Math.max(peak, connection.bytesWaitingToFlush);
-    };
     const before = memory();
     const count = Math.floor((12 * MiB) / PING.length);
-    const sent = await flood(client, connection, PING, count, 1000, sample);
-    expect(sent).toBe(count);
-    expect(connection.connected).toBe(true);
-    // RFC 6455 §5.5.3: answering only the most recent ping is allowed; the queue stays near the socket's buffer.
+    let blockedAfter = -1;
+    const sent = await flood(client, connection, PING, count, 50, () => {
+      peak = Math.max(peak, connection.bytesWaitingToFlush);
+    });
+    blockedAfter = sent;
+    expect(onlyClose(h, connection)).toEqual([1008, 'Too many pings while not reading.']);
+    // The flood stopped long before its end: the socket buffers filled with pongs, then 100 more pings.
+    expect(blockedAfter).toBeLessThan(count / 2);
+    // RFC 6455 §5.5.3: only the most recent ping is answered while blocked, so the queue stays small.
     expect(peak).toBeLessThan(MiB);
     expect(memory().arrayBuffers - before.arrayBuffers).toBeLessThan(8 * MiB);
+    client.socket.resume();
+    await client.waitForClose(3000);
+    await expectSettled(h);
+    await expectServing(h);
+  });
+
+  test('fewer than 100 pings while blocked: the connection stays, and once the peer reads it gets every queued pong and then one for the latest ping', async () => {
+    const { h, client, connection, walker } = await stalledPeer({});
+    const toBlock = await pingUntilBlocked(client, connection);
+    // The batch that blocked the output may already count up to 10 pings against the limit.
+    await flood(client, connection, PING, LIMIT - 20, LIMIT - 20);
+    expect(connection.connected).toBe(true);
+    expect(connection.outputBufferFull).toBe(true);
     client.socket.resume();
     // Whatever was queued arrives, then the one pong owed for the latest ping once the output drained.
     await until(() => connection.bytesWaitingToFlush === 0 && walker.frames > 0, 'the queued pongs', 5000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect([...walker.opcodes.keys()]).toEqual([f.OP.PONG]);
-    expect(walker.frames).toBeLessThan(count / 2);
+    expect(walker.frames).toBeGreaterThan(0);
+    expect(walker.frames).toBeLessThanOrEqual(toBlock + 1);
+    expect(connection.connected).toBe(true);
     client.socket.removeAllListeners('data');
     client.discard = false;
     client.write(f.close(1000));
     await client.waitForClose();
     await expectSettled(h);
     await expectServing(h);
+  });
+
+  test('the count starts again after each drain: 3 rounds of 80 pings while blocked, the peer reading in between, never dropped', async () => {
+    const h = await startHardenedServer({}, { errorListener: true });
+    const { client, connection } = await openRawConnection(h);
+    client.discard = true;
+    for (let round = 0; round < 3; round++) {
+      client.socket.pause();
+      await pingUntilBlocked(client, connection);
+      await flood(client, connection, PING, 80, 80);
+      expect(connection.connected).toBe(true);
+      client.socket.resume();
+      await until(() => connection.bytesWaitingToFlush === 0 && !connection.outputBufferFull, 'the output to drain', 5000);
+    }
+    expect(connection.connected).toBe(true);
+    client.discard = false;
+    client.write(f.close(1000));
+    await client.waitForClose();
+    await expectSettled(h);
   });
 });
 
@@ -227,13 +296,7 @@ describe('a peer that never reads while the server sends', () => {
 
   test('maxBufferedBytes 512 KiB: dropped with 1008 once the queue passes it, no close frame; queue ≤ limit + one frame; arrayBuffers growth after < 4 MiB', async () => {
     const limit = 512 * KiB;
-    const h = await startHardenedServer({ maxBufferedBytes: limit }, { errorListener: true });
-    const { client, connection } = await openRawConnection(h);
-    client.socket.pause();
-    client.discard = true;
-    const walker = new FrameWalker();
-    walker.push(client.takeUnread());
-    client.socket.on('data', (chunk: Buffer) => walker.push(chunk));
+    const { h, client, connection, walker } = await stalledPeer({ maxBufferedBytes: limit });
     const before = memory();
     const message = Buffer.alloc(64 * KiB, 0x63);
     const FRAME = wireSize(message.length);

@@ -22,6 +22,9 @@ import {
 
 guardProcess();
 
+/** The real setTimeout, for waiting while a test fakes timers. */
+const realSetTimeout = setTimeout;
+
 /** Sends `request` on a fresh socket; resolves with the status line and head once the server has closed the socket. */
 async function exchange(port: number, request: string | Buffer): Promise<{ status: number; head: string; client: RawClient }> {
   const client = await RawClient.connect(port);
@@ -88,6 +91,36 @@ describe('handshakeTimeout', () => {
     client.write(f.close(1000));
     await client.waitForClose();
     await expectSettled(h);
+  });
+
+  test('not given: defaults to 30 s (timers faked): no answer at 29,999 ms, 408 at 30,000 ms', async () => {
+    const held: WebSocketRequest[] = [];
+    const h = await startHardenedServer({}, { handler: (request) => held.push(request) });
+    const client = await RawClient.connect(h.port);
+    // Only setTimeout is faked, from before the request arrives: sockets and ticks stay real.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'queueMicrotask', 'Date', 'hrtime', 'performance'] });
+    // Real waits while setTimeout is faked.
+    const realDelay = (ms: number): Promise<void> => new Promise((resolve) => realSetTimeout(resolve, ms));
+    try {
+      client.write(buildHandshake());
+      for (let waited = 0; held.length === 0; waited += 5) {
+        if (waited > 3000) throw new Error('the request never arrived');
+        await realDelay(5);
+      }
+      jest.advanceTimersByTime(29_999);
+      await realDelay(50);
+      expect(client.received.length).toBe(0);
+      expect(h.ws.pendingRequests).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+    } finally {
+      jest.useRealTimers();
+    }
+    const head = await client.readHead(3000);
+    expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    await client.waitForClose();
+    expect(h.ws.pendingRequests).toHaveLength(0);
+    await expectSettled(h);
+    await expectServing(h);
   });
 
   test('0 (off): an unanswered request is still pending after 300 ms; the test then accepts it and it works', async () => {
