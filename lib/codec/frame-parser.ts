@@ -6,7 +6,7 @@
  */
 import { isControlOpcode, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD_LENGTH } from './constants';
 import { protocolError, tooBigError } from './errors';
-import { applyMask } from './mask';
+import { applyMask, copyMasked, SIMD_THRESHOLD } from './mask';
 
 /** The header of the frame being parsed. Reused between frames: read it inside the handler calls. */
 export interface ParsedFrameHeader {
@@ -26,8 +26,17 @@ export interface ParsedFrameHeader {
 export interface FrameHandler {
   /** A complete header (with mask key) has been read; payload pieces follow. */
   onFrameHeader(header: ParsedFrameHeader): void;
-  /** An unmasked piece of payload; a view valid only during the call unless the handler keeps it. */
-  onFramePayload(piece: Buffer, header: ParsedFrameHeader): void;
+  /**
+   * An unmasked piece of payload; a view valid only during the call unless the handler keeps it.
+   * `placed` is true when the piece is the area `reservePayload` returned, already filled.
+   */
+  onFramePayload(piece: Buffer, header: ParsedFrameHeader, placed: boolean): void;
+  /**
+   * Optional: where the next `length` bytes of a masked payload should go. The parser then unmasks
+   * them straight into that area (one pass instead of unmasking in place and copying), and the
+   * received chunk is left as it was. Null keeps the in-place, zero-copy piece.
+   */
+  reservePayload?(length: number, header: ParsedFrameHeader): Buffer | null;
   /** The frame's payload is complete. */
   onFrameEnd(header: ParsedFrameHeader): void;
 }
@@ -246,7 +255,7 @@ export class FrameParser implements ParsedFrameHeader {
     const h: ParsedFrameHeader = this;
     this.handler.onFrameHeader(h);
     if (h.length === 0) {
-      this.handler.onFramePayload(EMPTY, h);
+      this.handler.onFramePayload(EMPTY, h, false);
       this.handler.onFrameEnd(h);
       return;
     }
@@ -258,11 +267,22 @@ export class FrameParser implements ParsedFrameHeader {
   private readPayload(chunk: Buffer, pos: number, end: number): number {
     const h: ParsedFrameHeader = this;
     const take = Math.min(this.remaining, end - pos);
-    const piece = take === end - pos && pos === 0 ? chunk : chunk.subarray(pos, pos + take);
-    if (h.masked) this.keyOffset = applyMask(piece, this.scratch, 0, take, this.keyOffset);
+    let piece = take === end - pos && pos === 0 ? chunk : chunk.subarray(pos, pos + take);
+    let placed = false;
+    if (h.masked) {
+      // Fusing only pays where the SIMD masker runs; below that the word loop in place is as cheap.
+      const target = take >= SIMD_THRESHOLD && this.handler.reservePayload !== undefined ? this.handler.reservePayload(take, h) : null;
+      if (target !== null) {
+        this.keyOffset = copyMasked(piece, target, 0, this.scratch, this.keyOffset);
+        piece = target;
+        placed = true;
+      } else {
+        this.keyOffset = applyMask(piece, this.scratch, 0, take, this.keyOffset);
+      }
+    }
     this.remaining -= take;
     if (this.remaining === 0) this.inPayload = false;
-    this.handler.onFramePayload(piece, h);
+    this.handler.onFramePayload(piece, h, placed);
     if (this.remaining === 0) this.handler.onFrameEnd(h);
     return pos + take;
   }

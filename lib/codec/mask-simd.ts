@@ -57,8 +57,11 @@ interface MaskModuleExports {
 /** Bytes masked per pass through the module's memory (its two pages hold 128 KiB). */
 const WINDOW = 65536;
 
-/** XORs `data[start..end)` in place with the key word `key` (key byte for `data[start]` lowest). */
-export type SimdMasker = (data: Uint8Array, start: number, end: number, key: number) => void;
+/**
+ * XORs `source[start..end)` with the key word `key` (key byte for `source[start]` lowest) into
+ * `target` from `targetOffset`; the target may be the source itself, at the same offset.
+ */
+export type SimdMasker = (source: Uint8Array, start: number, end: number, key: number, target: Uint8Array, targetOffset: number) => void;
 
 let masker: SimdMasker | null | undefined;
 
@@ -76,13 +79,13 @@ function instantiate(): SimdMasker | null {
     // The memory never grows, so this view of it stays valid.
     const memory = new Uint8Array(exports.memory.buffer);
     const mask = exports.mask;
-    return (data, start, end, key) => {
+    return (source, start, end, key, target, targetOffset) => {
       for (let i = start; i < end; i += WINDOW) {
         const n = Math.min(WINDOW, end - i);
-        memory.set(data.subarray(i, i + n), 0);
+        memory.set(source.subarray(i, i + n), 0);
         // The window is a multiple of 4 bytes, so every window starts at the same key phase.
         mask(0, n, key);
-        data.set(memory.subarray(0, n), i);
+        target.set(memory.subarray(0, n), targetOffset + (i - start));
       }
     };
   } catch {

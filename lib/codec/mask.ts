@@ -7,7 +7,7 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 /** Below this many bytes a byte loop beats making a 32-bit view. */
 const WORD_THRESHOLD = 32;
 /** From this many bytes the WebAssembly SIMD masker wins despite its call and copy overhead. */
-const SIMD_THRESHOLD = 512;
+export const SIMD_THRESHOLD = 512;
 
 /**
  * XORs `data[start..end)` in place with `key`, starting at key byte `keyOffset`.
@@ -23,12 +23,7 @@ export function applyMask(data: Uint8Array, key: Uint8Array, start: number, end:
   if (end - i >= SIMD_THRESHOLD) {
     const simd = simdMasker();
     if (simd !== null) {
-      const b0 = keyByte(k, k0, k1, k2, k3);
-      const b1 = keyByte((k + 1) & 3, k0, k1, k2, k3);
-      const b2 = keyByte((k + 2) & 3, k0, k1, k2, k3);
-      const b3 = keyByte((k + 3) & 3, k0, k1, k2, k3);
-      // WebAssembly memory is little-endian on every host.
-      simd(data, i, end, b0 | (b1 << 8) | (b2 << 16) | (b3 << 24));
+      simd(data, i, end, keyWord(key, k), data, i);
       return (k + end - i) & 3;
     }
   }
@@ -56,6 +51,27 @@ export function applyMask(data: Uint8Array, key: Uint8Array, start: number, end:
     k = (k + 1) & 3;
   }
   return k;
+}
+
+/**
+ * Writes `source` XORed with `key` (from key byte `keyOffset`) into `target` at `targetOffset`,
+ * leaving `source` as it was: unmasking fused with the copy into a message buffer. Returns the key
+ * offset to continue with.
+ */
+export function copyMasked(source: Uint8Array, target: Uint8Array, targetOffset: number, key: Uint8Array, keyOffset: number): number {
+  const length = source.length;
+  const simd = length >= SIMD_THRESHOLD ? simdMasker() : null;
+  if (simd !== null) {
+    simd(source, 0, length, keyWord(key, keyOffset & 3), target, targetOffset);
+    return (keyOffset + length) & 3;
+  }
+  target.set(source, targetOffset);
+  return applyMask(target, key, targetOffset, targetOffset + length, keyOffset);
+}
+
+/** The key as a little-endian 32-bit word starting at key byte `k` (WebAssembly memory is little-endian on every host). */
+function keyWord(key: Uint8Array, k: number): number {
+  return key[k]! | (key[(k + 1) & 3]! << 8) | (key[(k + 2) & 3]! << 16) | (key[(k + 3) & 3]! << 24);
 }
 
 function keyByte(k: number, k0: number, k1: number, k2: number, k3: number): number {

@@ -80,6 +80,23 @@ export class MessageAssembler {
   }
 
   /**
+   * The area the next `length` payload bytes of this message go to, for a caller that fills it
+   * itself (unmasking straight into it); `commitReserved` then adds them. Never for the piece that is
+   * a whole single-frame message: that one is kept without a copy (see `addPiece`).
+   */
+  reserve(length: number, expectedTotal: number): Buffer {
+    const needed = this.size + length;
+    if (needed > this.acc.length) this.grow(needed, expectedTotal);
+    return this.acc.subarray(this.size, needed);
+  }
+
+  /** Adds the bytes just written into the area `reserve` returned. */
+  commitReserved(piece: Buffer): void {
+    if (this.opcode === 1 && !this.utf8.push(piece)) throw invalidUtf8Error();
+    this.size += piece.length;
+  }
+
+  /**
    * Adds bytes that were not counted by `addFrame`: the output of an extension such as
    * permessage-deflate, whose size is only known while it is produced.
    */

@@ -238,7 +238,20 @@ export class WebSocketProtocol implements FrameHandler {
   }
 
   /** @internal */
-  onFramePayload(piece: Buffer, h: ParsedFrameHeader): void {
+  reservePayload(length: number, h: ParsedFrameHeader): Buffer | null {
+    // Only pieces that the assembler would copy anyway: not control frames, compressed messages,
+    // reported frames, or the piece that is a whole single-frame message (kept without a copy).
+    if (!this.inMessageFrame || this.compressed || isControlOpcode(h.opcode)) return null;
+    if (this.assembler.size === 0 && h.fin && h.opcode !== Opcode.CONTINUATION && length === h.length) return null;
+    return this.assembler.reserve(length, this.frameExpectedTotal);
+  }
+
+  /** @internal */
+  onFramePayload(piece: Buffer, h: ParsedFrameHeader, placed: boolean): void {
+    if (placed) {
+      this.assembler.commitReserved(piece);
+      return;
+    }
     if (isControlOpcode(h.opcode)) {
       if (piece.length > 0) (this.control ??= []).push(piece);
       return;

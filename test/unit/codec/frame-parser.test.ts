@@ -542,3 +542,80 @@ describe('FrameParser: random streams', () => {
     ]);
   });
 });
+
+describe('FrameParser: reservePayload (unmasking straight into the handler’s buffer)', () => {
+  /** Places every masked piece the parser offers into one buffer per frame; records what it saw. */
+  class PlacingHandler implements FrameHandler {
+    readonly frames: Buffer[] = [];
+    readonly offered: number[] = [];
+    placedPieces = 0;
+    inPlacePieces = 0;
+    private target: Buffer = Buffer.alloc(0);
+    private filled = 0;
+    constructor(private readonly accept: (length: number) => boolean) {}
+    onFrameHeader(h: ParsedFrameHeader): void {
+      this.target = Buffer.alloc(h.length, 0xee);
+      this.filled = 0;
+    }
+    reservePayload(length: number): Buffer | null {
+      this.offered.push(length);
+      return this.accept(length) ? this.target.subarray(this.filled, this.filled + length) : null;
+    }
+    onFramePayload(piece: Buffer, _h: ParsedFrameHeader, placed: boolean): void {
+      if (placed) {
+        // The piece is exactly the reserved area, already filled.
+        expect(piece.buffer).toBe(this.target.buffer);
+        expect(piece.byteOffset).toBe(this.target.byteOffset + this.filled);
+        this.placedPieces++;
+      } else {
+        piece.copy(this.target, this.filled);
+        this.inPlacePieces++;
+      }
+      this.filled += piece.length;
+    }
+    onFrameEnd(): void {
+      this.frames.push(this.target);
+    }
+  }
+
+  const payload = randomBytesFrom(prng(77), 3000);
+  const wire = Buffer.concat([
+    buildFrame({ opcode: 2, payload, mask: [0x12, 0x34, 0x56, 0x78] }),
+    buildFrame({ opcode: 2, payload: payload.subarray(0, 600), mask: [9, 8, 7, 6] }),
+  ]);
+
+  test('split at every offset: payload exact, the received chunks left masked, only pieces of 512+ bytes offered', () => {
+    for (let cut = 0; cut <= wire.length; cut += 7) {
+      const handler = new PlacingHandler(() => true);
+      const parser = new FrameParser(handler, { maxFrameSize: 1 << 20, maskPolicy: 'require', allowRsv1: false });
+      const chunks = [Buffer.from(wire.subarray(0, cut)), Buffer.from(wire.subarray(cut))];
+      for (const chunk of chunks) parser.push(chunk);
+      expect(handler.frames.map((frame) => frame.equals(payload.subarray(0, frame.length)))).toEqual([true, true]);
+      expect(handler.frames.map((frame) => frame.length)).toEqual([3000, 600]);
+      // Placed pieces were read, not unmasked in place: the wire bytes are still there, as received.
+      if (handler.placedPieces > 0 && handler.inPlacePieces === 0) expect(Buffer.concat(chunks).equals(wire)).toBe(true);
+      expect(handler.offered.every((length) => length >= 512)).toBe(true);
+    }
+  });
+
+  test('a handler may decline (null): the piece is unmasked in place as before', () => {
+    const handler = new PlacingHandler((length) => length > 1000);
+    const parser = new FrameParser(handler, { maxFrameSize: 1 << 20, maskPolicy: 'require', allowRsv1: false });
+    parser.push(Buffer.from(wire.subarray(0, 1500)));
+    parser.push(Buffer.from(wire.subarray(1500)));
+    expect(handler.frames[0]!.equals(payload)).toBe(true);
+    expect(handler.frames[1]!.equals(payload.subarray(0, 600))).toBe(true);
+    expect(handler.placedPieces).toBeGreaterThan(0);
+    expect(handler.inPlacePieces).toBeGreaterThan(0);
+  });
+
+  test('unmasked frames are never offered (nothing to unmask)', () => {
+    const handler = new PlacingHandler(() => true);
+    const parser = new FrameParser(handler, { maxFrameSize: 1 << 20, maskPolicy: 'forbid', allowRsv1: false });
+    const plain = buildFrame({ opcode: 2, payload });
+    parser.push(plain.subarray(0, 1000));
+    parser.push(plain.subarray(1000));
+    expect(handler.offered).toEqual([]);
+    expect(handler.frames[0]!.equals(payload)).toBe(true);
+  });
+});

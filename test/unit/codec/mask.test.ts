@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { applyMask, randomMaskKeys } from '../../../lib/codec/mask';
+import { applyMask, copyMasked, randomMaskKeys } from '../../../lib/codec/mask';
 import { simdMasker } from '../../../lib/codec/mask-simd';
 import { prng, randomBytesFrom, referenceMask } from '../../helpers/codec-fixtures';
 
@@ -165,10 +165,19 @@ describe('the WebAssembly SIMD masker', () => {
   test('called directly with a key word: lowest byte applies to the first byte', () => {
     const masker = simdMasker()!;
     const data = Buffer.alloc(1000);
-    masker(data, 3, 999, 0x04030201);
+    masker(data, 3, 999, 0x04030201, data, 3);
     expect(data.subarray(0, 3).equals(Buffer.alloc(3))).toBe(true);
     expect([...data.subarray(3, 11)]).toEqual([1, 2, 3, 4, 1, 2, 3, 4]);
     expect([...data.subarray(995)]).toEqual([1, 2, 3, 4, 0]);
+    // Into another buffer: the source stays as it was.
+    const target = Buffer.alloc(200_000, 0xee);
+    const source = Buffer.alloc(150_000);
+    masker(source, 10, 140_010, 0x04030201, target, 7);
+    expect(source.equals(Buffer.alloc(150_000))).toBe(true);
+    expect(target.subarray(0, 7).equals(Buffer.alloc(7, 0xee))).toBe(true);
+    expect([...target.subarray(7, 12)]).toEqual([1, 2, 3, 4, 1]);
+    expect(target.subarray(140_007).equals(Buffer.alloc(200_000 - 140_007, 0xee))).toBe(true);
+    expect(target.subarray(7, 140_007).equals(referenceMask(Buffer.alloc(140_000), Buffer.from([1, 2, 3, 4])))).toBe(true);
   });
 
   test('without WebAssembly (node --jitless) applyMask falls back to the JavaScript loop', () => {
@@ -183,6 +192,37 @@ describe('the WebAssembly SIMD masker', () => {
     // Byte 1 gets key byte 3 (offset 2), then 4, 1, 2...; byte 69999 is 69998 bytes on, offset 0
     // (key byte 1), and the next offset is 1.
     expect(out).toEqual({ simd: false, next: 1, head: [0x5a, 0x5a ^ 3, 0x5a ^ 4, 0x5a ^ 1, 0x5a ^ 2, 0x5a ^ 3], last: 0x5a ^ 1 });
+  });
+});
+
+describe('copyMasked (unmasking fused with a copy)', () => {
+  test('equals copy-then-applyMask for lengths around the SIMD switch and across windows, every key offset; source untouched', () => {
+    for (const length of [0, 1, 3, 31, 100, 511, 512, 513, 1000, 4099, 65535, 65536, 65537, 131075]) {
+      for (let keyOffset = 0; keyOffset < 4; keyOffset++) {
+        const backing = randomBytesFrom(rand, length + 11);
+        const source = backing.subarray(length % 5, (length % 5) + length);
+        const original = Buffer.from(source);
+        const target = Buffer.alloc(length + 20, 0xee);
+        const next = copyMasked(source, target, 9, KEYS[keyOffset]!, keyOffset);
+        expect(next).toBe((keyOffset + length) & 3);
+        expect(source.equals(original)).toBe(true);
+        const expected = Buffer.alloc(length + 20, 0xee);
+        referenceMask(original, KEYS[keyOffset]!, keyOffset).copy(expected, 9);
+        if (!target.equals(expected)) throw new Error(`mismatch: length ${length} keyOffset ${keyOffset}`);
+      }
+    }
+  });
+
+  test('piece by piece into one buffer equals whole application', () => {
+    const payload = randomBytesFrom(rand, 70_001);
+    const whole = Buffer.from(payload);
+    applyMask(whole, KEYS[0]!, 0, whole.length);
+    const target = Buffer.alloc(payload.length);
+    let keyOffset = 0;
+    for (const [start, end] of [[0, 3], [3, 600], [600, 601], [601, 66_000], [66_000, 70_001]] as const) {
+      keyOffset = copyMasked(payload.subarray(start, end), target, start, KEYS[0]!, keyOffset);
+    }
+    expect(target.equals(whole)).toBe(true);
   });
 });
 

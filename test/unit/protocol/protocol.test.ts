@@ -630,3 +630,33 @@ describe('receiving cost', () => {
     expect(allocated).toBeLessThan(8 * fragments * size);
   });
 });
+
+describe('server: large masked pieces unmasked straight into the message buffer', () => {
+  const text = 'é'.repeat(3000); // 6000 bytes of 2-byte characters
+  const bytes = Buffer.from(text);
+
+  test('a single-frame text message spanning chunks, and a fragmented one, split at many offsets: the text exact, the chunks untouched', () => {
+    const wire = Buffer.concat([
+      peer('server', { opcode: 1, payload: bytes }),
+      peer('server', { opcode: 1, fin: false, payload: bytes.subarray(0, 2501) }),
+      peer('server', { opcode: 0, payload: bytes.subarray(2501) }),
+    ]);
+    for (let cut = 1; cut < wire.length; cut += 97) {
+      const { handler, proto } = setup('server');
+      const chunks = [Buffer.from(wire.subarray(0, cut)), Buffer.from(wire.subarray(cut))];
+      for (const chunk of chunks) proto.receive(chunk);
+      expect(handler.errors).toEqual([]);
+      expect(handler.events.map((e) => (e.type === 'message' ? e.data : e.type))).toEqual([text, text]);
+    }
+  });
+
+  test('invalid UTF-8 inside a placed piece fails the connection with 1007 before the message ends', () => {
+    const bad = Buffer.from(bytes);
+    bad[1001] = 0xff;
+    const wire = peer('server', { opcode: 1, fin: false, payload: bad });
+    const { handler, proto } = setup('server');
+    // Two pieces of 3,000+ bytes each: both are placed, the second holds no error.
+    proto.receive(Buffer.from(wire.subarray(0, 3004)));
+    expect(onlyError(handler).closeCode).toBe(1007);
+  });
+});
