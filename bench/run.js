@@ -433,6 +433,9 @@ async function runEcho(sc, server, ctx) {
     const cpu0 = await serverCpu(server);
     const { result } = await lg.next((m) => m.result, bound(ctx.o));
     const cpu1 = await serverCpu(server);
+    if (result.ok && sc.type === 'handshake' && result.messages > 0) {
+      return { ...result, serverCpuUsPerConn: (cpu1.cpu - cpu0.cpu) / result.messages };
+    }
     if (!result.ok || !(result.bytes > 0)) return result;
     const perGB = (micros) => micros / 1000 / (result.bytes / 1e9);
     return { ...result, serverCpuMsPerGB: perGB(cpu1.cpu - cpu0.cpu), serverUserCpuMsPerGB: perGB(cpu1.user - cpu0.user) };

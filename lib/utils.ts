@@ -29,10 +29,20 @@ const DISABLED_LOGGER = Object.assign((): void => undefined, { enabled: false, p
 /** Most log lines kept per connection; WebSocket-Node's buffer grew without bound. */
 const MAX_BUFFERED_LINES = 200;
 
+/**
+ * `DEBUG` as read when this module loads, and each namespace's answer: the `debug` module
+ * WebSocket-Node used also reads it once, when loaded. Reading `process.env` for every connection
+ * cost about 1% of a handshake.
+ */
+const debugSetting = process.env['DEBUG'];
+const debugEnabled = new Map<string, boolean>();
+
 /** Whether the `DEBUG` environment variable enables `namespace` (comma/space separated, `*` wildcards, `-` negation). */
 function isDebugEnabled(namespace: string): boolean {
-  const setting = process.env['DEBUG'];
+  const setting = debugSetting;
   if (setting === undefined || setting === '') return false;
+  const known = debugEnabled.get(namespace);
+  if (known !== undefined) return known;
   let enabled = false;
   for (const part of setting.split(/[\s,]+/)) {
     if (part === '') continue;
@@ -40,6 +50,7 @@ function isDebugEnabled(namespace: string): boolean {
     const pattern = new RegExp('^' + (negated ? part.slice(1) : part).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*?') + '$');
     if (pattern.test(namespace)) enabled = !negated;
   }
+  debugEnabled.set(namespace, enabled);
   return enabled;
 }
 
