@@ -1,5 +1,5 @@
 /** Frame serialisation (RFC 6455 §5.2): headers for every length form, masked or not. */
-import { applyMask, type MaskKeySource } from './mask';
+import { applyMask, copyMasked, type MaskKeySource } from './mask';
 
 /** Header size for a payload of `length` bytes (2, +2 or +8 for the extended length, +4 for a mask key). */
 export function frameHeaderLength(length: number, masked: boolean): number {
@@ -87,9 +87,10 @@ export function encodeFrame(
     const frame = Buffer.allocUnsafe(headerLength + length);
     const keyOffset = headerLength - 4;
     maskKeys.fill(frame, keyOffset);
-    writeFrameHeader(frame, 0, fields, length, frame.subarray(keyOffset, headerLength));
-    frame.set(payload, headerLength);
-    applyMask(frame, frame.subarray(keyOffset, headerLength), headerLength, frame.length);
+    const key = frame.subarray(keyOffset, headerLength);
+    writeFrameHeader(frame, 0, fields, length, key);
+    // Masked on the way into the frame: one pass over the payload, which stays as the caller gave it.
+    copyMasked(payload, frame, headerLength, key, 0);
     sink.push(frame);
     return;
   }
