@@ -126,21 +126,28 @@ class Stats {
 }
 
 // Counts only what happens between the end of the warm-up and the end of the run.
+// Also reports this process's own CPU time per GB moved: for the client rows, where the process is
+// the client under test, that is the client's cost, as the server CPU rows are the server's.
 function measure(stats, warmupS, durationS, onDone, onStart) {
   let m0 = 0;
   let b0 = 0;
   let t0 = 0n;
+  let cpu0 = null;
   const warm = setTimeout(() => {
     m0 = stats.messages;
     b0 = stats.bytes;
     t0 = process.hrtime.bigint();
+    cpu0 = process.cpuUsage();
     // run.js samples the server's CPU time now and again at the result.
     emit({ event: 'measuring' });
     if (onStart) onStart();
   }, warmupS * 1000);
   const end = setTimeout(() => {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    onDone({ seconds, messages: stats.messages - m0, bytes: stats.bytes - b0 });
+    const bytes = stats.bytes - b0;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMsPerGB = bytes > 0 ? (cpu.user + cpu.system) / 1000 / (bytes / 1e9) : null;
+    onDone({ seconds, messages: stats.messages - m0, bytes, cpuMsPerGB });
   }, (warmupS + durationS) * 1000);
   return () => {
     clearTimeout(warm);

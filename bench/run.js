@@ -537,7 +537,7 @@ function fmt(v, unit) {
   }
   if (unit === 'MB/s') return Math.round(v).toLocaleString('en-US');
   if (unit === 'KiB/conn') return v.toFixed(1);
-  if (unit.startsWith('server ')) return Math.round(v).toLocaleString('en-US');
+  if (unit.startsWith('server ') || unit.startsWith('client ')) return Math.round(v).toLocaleString('en-US');
   if (unit === 'µs') return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
   return String(Math.round(v * 100) / 100);
 }
