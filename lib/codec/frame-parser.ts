@@ -100,11 +100,6 @@ export class FrameParser implements ParsedFrameHeader {
     this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   }
 
-  /** The header of the frame being parsed: the parser itself (read it inside the handler calls). */
-  get header(): ParsedFrameHeader {
-    return this;
-  }
-
   /** The masking key of the current frame (valid when `masked`); a new view on each read. */
   get maskKey(): Buffer {
     return this.scratch.subarray(0, 4);

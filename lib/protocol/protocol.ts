@@ -242,7 +242,7 @@ export class WebSocketProtocol implements FrameHandler {
     // Only pieces that the assembler would copy anyway: not control frames, compressed messages,
     // reported frames, or the piece that is a whole single-frame message (kept without a copy).
     if (!this.inMessageFrame || this.compressed || isControlOpcode(h.opcode)) return null;
-    if (this.assembler.size === 0 && h.fin && h.opcode !== Opcode.CONTINUATION && length === h.length) return null;
+    if (this.assembler.size === 0 && isWholeMessage(h, length)) return null;
     return this.assembler.reserve(length, this.frameExpectedTotal);
   }
 
@@ -261,8 +261,7 @@ export class WebSocketProtocol implements FrameHandler {
         if (piece.length > 0) (this.pieces ??= []).push(piece);
         return;
       }
-      const whole = h.fin && h.opcode !== Opcode.CONTINUATION && piece.length === h.length;
-      this.assembler.addPiece(piece, whole, this.frameExpectedTotal);
+      this.assembler.addPiece(piece, isWholeMessage(h, piece.length), this.frameExpectedTotal);
     } else if (piece.length > 0) {
       (this.pieces ??= []).push(piece);
     }
@@ -483,6 +482,11 @@ export class WebSocketProtocol implements FrameHandler {
     const body = code === 1005 ? EMPTY : encodeClosePayload(code, reason);
     this.sendFrame({ fin: true, rsv1: false, opcode: Opcode.CLOSE }, body, callback);
   }
+}
+
+/** Whether a piece of `length` bytes is the complete payload of a single-frame message. */
+function isWholeMessage(h: ParsedFrameHeader, length: number): boolean {
+  return h.fin && h.opcode !== Opcode.CONTINUATION && length === h.length;
 }
 
 function joinPieces(pieces: Buffer[] | null): Buffer {

@@ -17,6 +17,7 @@ import * as net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import ours = require('../../lib/websocket');
+import { cleanup, onCleanup } from '../helpers/server';
 
 export const websocket: typeof ours = process.env['WS_TARGET'] === 'upstream' ? require('websocket-upstream') : ours;
 
@@ -34,24 +35,8 @@ export const delay = (ms: number): Promise<void> => new Promise((resolve) => set
 
 // ---------------------------------------------------------------- teardown
 
-type Cleanup = () => void | Promise<void>;
-const cleanups: Cleanup[] = [];
-
-export function onCleanup(fn: Cleanup): void {
-  cleanups.push(fn);
-}
-
-/** Closes everything the test opened, last opened first. */
-export async function cleanup(): Promise<void> {
-  while (cleanups.length > 0) {
-    const fn = cleanups.pop()!;
-    try {
-      await fn();
-    } catch {
-      // Already gone.
-    }
-  }
-}
+// One teardown registry for all the suites: the integration helpers' (last opened, first closed).
+export { cleanup, onCleanup };
 
 function trackSockets(server: net.Server): Set<net.Socket> {
   const sockets = new Set<net.Socket>();
