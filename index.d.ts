@@ -1,18 +1,20 @@
 // Types of the package root, under the names `@types/websocket` uses, so code written against it
-// compiles unchanged. Classes come from lib/ (one source of truth for values and types).
-import server = require('./lib/WebSocketServer');
-import client = require('./lib/WebSocketClient');
-import router = require('./lib/WebSocketRouter');
-import frame = require('./lib/WebSocketFrame');
-import request = require('./lib/WebSocketRequest');
-import connection = require('./lib/WebSocketConnection');
-import w3cwebsocket = require('./lib/W3CWebSocket');
-import deprecation = require('./lib/Deprecation');
-import version = require('./lib/version');
-import WebSocketRouterRequest = require('./lib/WebSocketRouterRequest');
+// compiles unchanged. Classes come from the declarations the build emits for lib/ into types/lib/
+// (one source of truth for values and types); never from lib/ itself, where a consumer's tsc would
+// pick our .ts sources over any .d.ts and type-check them under its own settings.
+import server = require('./types/lib/WebSocketServer');
+import client = require('./types/lib/WebSocketClient');
+import router = require('./types/lib/WebSocketRouter');
+import frame = require('./types/lib/WebSocketFrame');
+import request = require('./types/lib/WebSocketRequest');
+import connection = require('./types/lib/WebSocketConnection');
+import w3cwebsocket = require('./types/lib/W3CWebSocket');
+import deprecation = require('./types/lib/Deprecation');
+import version = require('./types/lib/version');
+import WebSocketRouterRequest = require('./types/lib/WebSocketRouterRequest');
 
 export { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version };
-export type { IConfig, IServerConfig, IClientConfig, PerMessageDeflateOptions } from './lib/config';
+export type { IConfig, IServerConfig, IClientConfig, PerMessageDeflateOptions } from './types/lib/config';
 export type {
   IStringified,
   ICookie,
@@ -24,7 +26,7 @@ export type {
   IBufferList,
   ICloseEvent,
   IMessageEvent,
-} from './lib/public-types';
+} from './types/lib/public-types';
 
 /** What a router handler receives (`lib/WebSocketRouterRequest`). */
 export type IRouterRequest = WebSocketRouterRequest;

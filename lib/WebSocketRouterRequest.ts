@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { UrlWithParsedQuery } from 'node:url';
+import type { SetCookie } from './handshake/cookies';
 import type { ICookie } from './public-types';
 import type { ExtensionOffer } from './handshake/header-values';
 import type WebSocketRequest = require('./WebSocketRequest');
@@ -43,14 +44,18 @@ class WebSocketRouterRequest extends EventEmitter {
    * follows it passes a string second, which WebSocket-Node took for the cookies and failed with 500.
    * A string second argument (or a third argument) is read in that form; the routed protocol stays.
    */
-  accept(origin?: string | null, cookies?: ICookie[] | string | null, typedCookies?: ICookie[]): WebSocketConnection {
+  accept(
+    origin?: string | null,
+    cookies?: ICookie[] | SetCookie[] | string | null,
+    typedCookies?: ICookie[] | SetCookie[],
+  ): WebSocketConnection {
     let allowedOrigin = origin;
     let setCookies = cookies ?? undefined;
     if (typeof cookies === 'string' || typedCookies !== undefined) {
       allowedOrigin = typeof cookies === 'string' ? cookies : null;
       setCookies = typedCookies;
     }
-    const connection = this.webSocketRequest.accept(this.protocol, allowedOrigin, setCookies as ICookie[] | undefined);
+    const connection = this.webSocketRequest.accept(this.protocol, allowedOrigin, setCookies as SetCookie[] | undefined);
     this.emit('requestAccepted', connection);
     return connection;
   }

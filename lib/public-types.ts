@@ -15,6 +15,9 @@ export interface IStringified {
 export interface ICookie extends SetCookie {
   name: string;
   value: string;
+  // `number`, as @types has it, so `const n: number = cookie.maxage` compiles; accept() also takes
+  // SetCookie, whose maxage may be a numeric string (the runtime parses it).
+  maxage?: number | undefined;
 }
 
 /** A negotiated or requested extension (`@types`' shape; requested ones also carry `params`). */

@@ -1,12 +1,14 @@
 /**
  * Type-compatibility gate for the bundled declarations (fixtures and configs live in test/types/).
  *
- * - tsconfig.atypes.json compiles the shared fixtures against @types/websocket 1.0.10, which proves
- *   the fixtures are valid code for that package in the first place.
- * - tsconfig.ours*.json compile every fixture against our declarations. They are run against a
- *   staged copy of the .d.ts files `npm pack` would ship, not against the repo: in the repo,
- *   TypeScript resolves `websocket/lib/X` to lib/X.ts before lib/X.d.ts, so a broken or missing
- *   emitted declaration (or one left out of package.json "files") would go unnoticed.
+ * - tsconfig.atypes.json and tsconfig.atypes.dt.json compile the shared fixtures against
+ *   @types/websocket 1.0.10 (strict, and DefinitelyTyped's own settings), which proves the fixtures
+ *   are valid code for that package in the first place.
+ * - tsconfig.ours*.json and tsconfig.dt.json compile every fixture against our declarations. They run
+ *   in a staged project whose node_modules/websocket holds only the .d.ts files `npm pack` would ship
+ *   (plus package.json), so `websocket` and `websocket/lib/X` resolve the way they do for a consumer:
+ *   through package.json "types" and "typesVersions". A declaration missing from the build or from
+ *   "files", or a deep path that would fall back to a lib/X.ts source, fails here.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -80,11 +82,27 @@ function packedFiles(): string[] {
 
 interface Stage {
   dir: string;
+  /** The staged consumer project: a copy of test/types plus node_modules/websocket. */
+  project: string;
+  /** node_modules/websocket inside the project. */
   pkgDir: string;
   typesEntry: string;
 }
 
-/** Copies the packed declaration files into a temp dir, shaped like node_modules/websocket. */
+/** Copies the .ts and .json files of `from` (recursively) into `to`. */
+function copyTree(from: string, to: string): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    if (entry.isDirectory()) copyTree(source, path.join(to, entry.name));
+    else if (/\.(ts|json)$/.test(entry.name)) fs.copyFileSync(source, path.join(to, entry.name));
+  }
+}
+
+/**
+ * A consumer project in a temp dir: test/types copied in, and node_modules/websocket holding the packed
+ * declaration files and package.json only (no lib/*.ts, no lib/*.js: types must not need them).
+ */
 function stagePackedDeclarations(): Stage {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { types?: string; typings?: string };
   const typesEntry = (pkg.types ?? pkg.typings ?? 'index.d.ts').replace(/^\.\//, '');
@@ -92,40 +110,43 @@ function stagePackedDeclarations(): Stage {
   if (!files.includes(typesEntry)) {
     throw new Error(`package.json "types" is ${typesEntry}, but npm pack would not ship it (check it exists and is in "files").`);
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websocket-types-'));
-  const pkgDir = path.join(dir, 'websocket');
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'websocket-types-')));
+  const project = path.join(dir, 'project');
+  copyTree(TYPES_DIR, project);
+  const pkgDir = path.join(project, 'node_modules', 'websocket');
   for (const rel of files) {
     if (!rel.endsWith('.d.ts') && rel !== 'package.json') continue;
     const target = path.join(pkgDir, rel);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.copyFileSync(path.join(ROOT, rel), target);
   }
-  return { dir, pkgDir, typesEntry };
+  return { dir, project, pkgDir, typesEntry };
 }
 
-/** A config extending test/types/<name> whose `websocket` paths point into the stage. */
+/** A config next to the staged copy of test/types/<name>, resolving `websocket` as a consumer would. */
 function stagedConfig(stage: Stage, name: string): string {
   const config = {
-    extends: path.join(TYPES_DIR, name),
+    extends: `./${name}`,
     compilerOptions: {
-      paths: {
-        websocket: [path.join(stage.pkgDir, stage.typesEntry)],
-        'websocket/lib/*': [path.join(stage.pkgDir, 'lib', '*')],
-      },
-      // The generated config lives outside the repo, so point at the repo's @types/node explicitly.
+      // Drop the repo-relative `paths` of the original: node_modules/websocket must do the resolving.
+      paths: {},
+      // The staged project lives outside the repo, so point at the repo's @types/node explicitly.
       typeRoots: [path.join(ROOT, 'node_modules', '@types')],
     },
   };
-  const file = path.join(stage.dir, `staged.${name}`);
+  const file = path.join(stage.project, `staged.${name}`);
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
 
 describe('type declarations', () => {
-  test(
-    'fixtures compile against @types/websocket 1.0.10 (the fixtures are valid @types code)',
-    () => {
-      const config = path.join(TYPES_DIR, 'tsconfig.atypes.json');
+  test.each([
+    ['tsconfig.atypes.json', 'strict'],
+    ['tsconfig.atypes.dt.json', "DefinitelyTyped's settings: strictNullChecks off, strictFunctionTypes, noImplicitAny"],
+  ])(
+    'fixtures compile against @types/websocket 1.0.10: %s (%s)',
+    (name) => {
+      const config = path.join(TYPES_DIR, name);
       const run = runTsc(config);
       assertCompiles(config, run);
       expect(run.files.some((f) => f.replace(/\\/g, '/').includes('/@types/websocket/'))).toBe(true);
@@ -152,19 +173,24 @@ describe('type declarations', () => {
     test.each([
       ['tsconfig.ours.json', 'loose settings, commonjs/node10'],
       ['tsconfig.ours.strict.json', 'strict, node16, DOM lib'],
+      ['tsconfig.dt.json', "DefinitelyTyped's settings: strictNullChecks off, strictFunctionTypes, noImplicitAny, ES6"],
     ])(
       '%s (%s)',
       (name) => {
         if (!stage) throw stageError;
-        const config = stagedConfig(stage, name);
+        const staged = stage;
+        const config = stagedConfig(staged, name);
         const run = runTsc(config);
         assertCompiles(path.join(TYPES_DIR, name), run);
-        // Every `websocket` import must have come from the stage: nothing from @types/websocket
-        // (the fallback when our entry point is missing) and nothing from the repo's lib/.
+        // Every `websocket` import must have come from the staged package: nothing from
+        // @types/websocket (the fallback when our entry point is missing) and nothing of the repo's
+        // own (lib/ sources, types/, index.d.ts); only the compiler's libs and @types/node from there.
         const leaked = run.files.filter(
-          (f) => f.replace(/\\/g, '/').includes('/@types/websocket/') || isUnder(f, path.join(ROOT, 'lib')),
+          (f) => f.replace(/\\/g, '/').includes('/@types/websocket/') || (isUnder(f, ROOT) && !isUnder(f, path.join(ROOT, 'node_modules'))),
         );
         expect(leaked).toEqual([]);
+        // The root entry came from the package (deep paths did too, or deep-imports.ts would not compile).
+        expect(run.files).toContain(path.join(staged.pkgDir, staged.typesEntry));
       },
       TSC_TIMEOUT_MS + 10_000,
     );

@@ -53,3 +53,28 @@ export function listen(ws: websocket.w3cwebsocket): void {
   ws.addEventListener('error', () => console.log('error'));
   console.log(typeof ws.dispatchEvent);
 }
+
+// The runtime passes every on* handler an event, so a handler may take one, contextually typed
+// (@types' onopen takes none); and `null` detaches a handler, as in browsers.
+export function richHandlers(ws: websocket.w3cwebsocket): void {
+  ws.onopen = (event) => {
+    notAny(event);
+    console.log(event.type);
+  };
+  ws.onclose = (event) => {
+    notAny(event);
+    console.log(event.code, event.reason, event.wasClean);
+  };
+  ws.onmessage = (event) => {
+    notAny(event);
+    console.log(event.data);
+  };
+  ws.onerror = (event) => {
+    notAny(event);
+    console.log(event.message);
+  };
+  ws.onopen = null;
+  ws.onclose = null;
+  ws.onmessage = null;
+  ws.onerror = null;
+}

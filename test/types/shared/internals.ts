@@ -3,8 +3,7 @@
 // and the underscore fields @types declares.
 // Covers: CLOSE_REASON_* (all eleven @types declares), CLOSE_DESCRIPTIONS, deprecation, version,
 // request and connection constructors, IExtension, IBufferList, frame fields, w3cwebsocket internals.
-// Members @types declares but the runtime lacks (router.pathToRegEx, connection.bytesWaitingToFlush)
-// are deliberately not used.
+// The member @types declares but the runtime lacks (router.pathToRegEx) is deliberately not used.
 import * as http from 'http';
 import * as net from 'net';
 import * as ws from 'websocket';
@@ -121,4 +120,16 @@ export function w3cInternals(socket: ws.w3cwebsocket): void {
   inner.abort();
   expectType<string>(socket._url);
   expectType<number>(socket._readyState);
+}
+
+// Callback and override shapes exactly as @types declares them: fragmentAndSend's callback takes a
+// required Error, and a subclass may override sendFrame with a void method.
+export function sendFragmented(conn: ws.connection, frame: ws.frame): void {
+  conn.fragmentAndSend(frame, (err: Error) => console.error(err.message));
+}
+
+export class QuietConnection extends ws.connection {
+  override sendFrame(frame: ws.frame, cb?: (err?: Error) => void): void {
+    super.sendFrame(frame, cb);
+  }
 }

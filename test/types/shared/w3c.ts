@@ -94,6 +94,25 @@ export function typedHandlers(ws: W3CWebSocket): void {
   ws.onopen = () => ws.send('ready');
 }
 
+// Reading the handlers back into variables typed as @types types them (to restore, chain or pass them
+// on), then writing such values back. Our handler types must be assignable both ways.
+export function storedHandlers(ws: W3CWebSocket, other: W3CWebSocket): void {
+  const open: () => void = ws.onopen;
+  const close: (event: ICloseEvent) => void = ws.onclose;
+  const message: (message: IMessageEvent) => void = ws.onmessage;
+  const error: (error: Error) => void = ws.onerror;
+  other.onopen = open;
+  other.onclose = close;
+  other.onmessage = message;
+  other.onerror = error;
+  const saved: Array<(event: ICloseEvent) => void> = [ws.onclose, other.onclose];
+  ws.onclose = saved[1];
+  ws.onopen = () => undefined;
+  ws.onclose = (event: ICloseEvent) => console.log(event.code);
+  ws.onmessage = (event: IMessageEvent) => console.log(event.data);
+  ws.onerror = (err: Error) => console.log(err.message);
+}
+
 // Every constructor shape, up to the sixth (client config) argument.
 export function constructors(): W3CWebSocket[] {
   const headers: http.OutgoingHttpHeaders = { Authorization: 'Bearer abc' };
