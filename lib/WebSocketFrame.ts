@@ -3,8 +3,7 @@
  * a buffer list, and `toBuffer()`. Connections do not use it on their hot path (they use codec/);
  * it serves `'frame'` events, `sendFrame()` and code written against the original class.
  */
-import { frameHeaderLength, writeFrameHeader } from './codec/frame-writer';
-import { applyMask, randomMaskKeys } from './codec/mask';
+import { applyMask, copyMasked, randomMaskKeys } from './codec/mask';
 
 /** The buffer-list shape `addData()` reads from (WebSocket-Node's BufferList, or a test double). */
 interface FrameBufferList {
@@ -156,30 +155,78 @@ class WebSocketFrame {
 
   /** Serialises the frame; `nullMask` uses an all-zero key for deterministic bytes (tests). */
   toBuffer(nullMask?: boolean): Buffer {
-    let data: Buffer;
+    // compat: follows WebSocket-Node's toBuffer() step by step (truthy flags, `opcode & 0x0f`, the
+    // payload read duck-typed, `length` recorded on the frame, errors thrown at the same points),
+    // because applications build these frames by hand and must get the same bytes or the same error.
+    // Only the key's randomness source differs (docs/compat.md). The payload is read as unknown:
+    // users assign null, strings or typed arrays to it whatever its declared type.
+    const payload: unknown = this.binaryPayload;
+    let data: unknown;
     if (this.opcode === 0x08) {
-      const reason = this.binaryPayload as Buffer | undefined;
-      data = Buffer.allocUnsafe(reason === undefined ? 2 : 2 + reason.length);
+      this.length = 2;
+      if (payload) this.length += lengthOf(payload);
+      const body = Buffer.allocUnsafe(this.length);
       // compat: an unset closeStatus (-1) throws a RangeError here, as in WebSocket-Node.
-      data.writeUInt16BE(this.closeStatus, 0);
-      if (reason !== undefined) reason.copy(data, 2);
+      body.writeUInt16BE(this.closeStatus, 0);
+      if (this.length > 2) copyLike(payload, 'this.binaryPayload', body, 2);
+      data = body;
+    } else if (payload) {
+      data = payload;
+      this.length = lengthOf(payload);
     } else {
-      data = (this.binaryPayload as Buffer | undefined) ?? EMPTY;
+      this.length = 0;
     }
-    // compat: like WebSocket-Node, serialising records the payload length on the frame.
-    this.length = data.length;
-    const headerLength = frameHeaderLength(data.length, this.mask);
-    const output = Buffer.allocUnsafe(headerLength + data.length);
-    let maskKey: Buffer | null = null;
+    const length = this.length;
+
+    let first = this.opcode & 0x0f;
+    if (this.fin) first |= 0x80;
+    if (this.rsv1) first |= 0x40;
+    if (this.rsv2) first |= 0x20;
+    if (this.rsv3) first |= 0x10;
+    let second = this.mask ? 0x80 : 0;
+    let headerLength = 2;
+    // Every branch tests its whole range (no final else): a length that is not a number (from a
+    // duck-typed payload) matches none, and the allocation below then throws as upstream's does.
+    if (length <= 125) {
+      second |= length & 0x7f;
+    } else if (length > 125 && length <= 0xffff) {
+      second |= 126;
+      headerLength += 2;
+    } else if (length > 0xffff) {
+      second |= 127;
+      headerLength += 8;
+    }
+    const output = Buffer.allocUnsafe(length + headerLength + (this.mask ? 4 : 0));
+    output[0] = first;
+    output[1] = second;
+    let position = 2;
+    if (length > 125 && length <= 0xffff) {
+      output.writeUInt16BE(length, position);
+      position += 2;
+    } else if (length > 0xffff) {
+      // compat: the high 32 bits are written as zero and lengths of 2^32 or more throw a RangeError.
+      output.writeUInt32BE(0, position);
+      output.writeUInt32BE(length, position + 4);
+      position += 8;
+    }
+
     if (this.mask) {
-      if (nullMask === true) this.maskBytes.fill(0, 0, 4);
-      else randomMaskKeys.fill(this.maskBytes, 0);
-      maskKey = this.maskBytes;
+      // The key goes through maskBytes (which the caller may inspect afterwards); a maskBytes that
+      // is missing, too short or not a Buffer throws here just as in WebSocket-Node.
+      this.maskBytes.writeUInt32BE(nullMask ? 0 : randomKeyWord(), 0);
+      this.maskBytes.copy(output, position);
+      position += 4;
+      if (data) {
+        // compat fix: WebSocket-Node hands the payload to bufferutil's native mask(), which accepts
+        // any typed array (reading `length` bytes of it) and aborts the process for anything else.
+        if (!ArrayBuffer.isView(data)) {
+          throw new TypeError('A masked frame\'s binaryPayload must be a Buffer or a typed array.');
+        }
+        copyMasked(new Uint8Array(data.buffer, data.byteOffset, length), output, position, this.maskBytes, 0);
+      }
+    } else if (data) {
+      copyLike(data, 'data', output, position);
     }
-    const fields = { fin: this.fin, rsv1: this.rsv1, rsv2: this.rsv2, rsv3: this.rsv3, opcode: this.opcode };
-    writeFrameHeader(output, 0, fields, data.length, maskKey);
-    data.copy(output, headerLength);
-    if (maskKey !== null) applyMask(output, maskKey, headerLength, output.length);
     return output;
   }
 
@@ -193,6 +240,29 @@ class WebSocketFrame {
     this.dropReason = reason;
     return true;
   }
+}
+
+/** `value.length`, whatever it holds; a payload without one yields undefined (then NaN), as upstream. */
+function lengthOf(value: unknown): number {
+  return (value as { length: number }).length;
+}
+
+/**
+ * Calls `source.copy(target, offset)` as WebSocket-Node does, so a Buffer (or anything with a
+ * Buffer-like `copy`) works, and anything else fails with the TypeError upstream's call gave.
+ */
+function copyLike(source: unknown, name: string, target: Buffer, offset: number): void {
+  const copy = (source as { copy?: unknown }).copy;
+  if (typeof copy !== 'function') throw new TypeError(`${name}.copy is not a function`);
+  Reflect.apply(copy, source, [target, offset]);
+}
+
+const keyScratch = Buffer.alloc(4);
+
+/** A fresh masking key as a 32-bit word, from the same crypto-backed pool the connections use. */
+function randomKeyWord(): number {
+  randomMaskKeys.fill(keyScratch, 0);
+  return keyScratch.readUInt32BE(0);
 }
 
 export = WebSocketFrame;

@@ -6,38 +6,13 @@
  * proposal is unavailable (`--jitless`, old engines), `simdMasker()` returns null and callers keep
  * the JavaScript loop.
  *
- * The module, in WebAssembly text format (assembled with wabt's wat2wasm, `--enable-simd`):
- *
- *   (module
- *     (memory (export "memory") 2)
- *     ;; XOR bytes [p, p+n) with the 4-byte key k (little-endian: lowest byte first).
- *     (func (export "mask") (param $p i32) (param $n i32) (param $k i32)
- *       (local $end i32) (local $end64 i32) (local $kv v128)
- *       (local.set $end (i32.add (local.get $p) (local.get $n)))
- *       (local.set $end64 (i32.add (local.get $p) (i32.and (local.get $n) (i32.const -64))))
- *       (local.set $kv (i32x4.splat (local.get $k)))
- *       (block $done64 (loop $l64       ;; 64 bytes per turn, four 16-byte lanes
- *         (br_if $done64 (i32.ge_u (local.get $p) (local.get $end64)))
- *         (v128.store offset=0 (local.get $p) (v128.xor (v128.load offset=0 (local.get $p)) (local.get $kv)))
- *         (v128.store offset=16 (local.get $p) (v128.xor (v128.load offset=16 (local.get $p)) (local.get $kv)))
- *         (v128.store offset=32 (local.get $p) (v128.xor (v128.load offset=32 (local.get $p)) (local.get $kv)))
- *         (v128.store offset=48 (local.get $p) (v128.xor (v128.load offset=48 (local.get $p)) (local.get $kv)))
- *         (local.set $p (i32.add (local.get $p) (i32.const 64)))
- *         (br $l64)))
- *       (block $done16 (loop $l16       ;; then 16 bytes per turn
- *         (br_if $done16 (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
- *         (v128.store (local.get $p) (v128.xor (v128.load (local.get $p)) (local.get $kv)))
- *         (local.set $p (i32.add (local.get $p) (i32.const 16)))
- *         (br $l16)))
- *       (block $done1 (loop $l1         ;; then byte by byte, rotating the key
- *         (br_if $done1 (i32.ge_u (local.get $p) (local.get $end)))
- *         (i32.store8 (local.get $p) (i32.xor (i32.load8_u (local.get $p)) (local.get $k)))
- *         (local.set $k (i32.rotr (local.get $k) (i32.const 8)))
- *         (local.set $p (i32.add (local.get $p) (i32.const 1)))
- *         (br $l1)))))
+ * The module's source is mask-simd.wat beside this file (it says how to rebuild); MODULE_BASE64 is
+ * what wabt assembles from it, embedded so that nothing is read or assembled at run time and the .wat
+ * need not ship. test/unit/codec/mask-simd-wat.test.ts checks that the two are identical.
  */
 
-const MODULE_BASE64 =
+/** The assembled mask-simd.wat, base64-encoded. */
+export const MODULE_BASE64 =
   'AGFzbQEAAAABBwFgA39/fwADAgEABQMBAAIHEQIGbWVtb3J5AgAEbWFzawAACsoBAccBAgJ/AXsgACABaiEDIAAgAUFAcWohBCAC/REhBQJAA0AgACAETw0BIAAgAP0ABAAgBf1R/QsEACAAIAD9AAQQIAX9Uf0LBBAgACAA/QAEICAF/VH9CwQgIAAgAP0ABDAgBf1R/QsEMCAAQcAAaiEADAALCwJAA0AgAEEQaiADSw0BIAAgAP0ABAAgBf1R/QsEACAAQRBqIQAMAAsLAkADQCAAIANPDQEgACAALQAAIAJzOgAAIAJBCHghAiAAQQFqIQAMAAsLCw==';
 
 /**
@@ -75,10 +50,11 @@ function instantiate(): SimdMasker | null {
   try {
     const module = new WebAssembly.Module(Buffer.from(MODULE_BASE64, 'base64'));
     const instance = new WebAssembly.Instance(module, {});
-    const exports = instance.exports as MaskModuleExports;
+    // Not named `exports`: that would shadow CommonJS's, through which MODULE_BASE64 is read above.
+    const api = instance.exports as MaskModuleExports;
     // The memory never grows, so this view of it stays valid.
-    const memory = new Uint8Array(exports.memory.buffer);
-    const mask = exports.mask;
+    const memory = new Uint8Array(api.memory.buffer);
+    const mask = api.mask;
     return (source, start, end, key, target, targetOffset) => {
       for (let i = start; i < end; i += WINDOW) {
         const n = Math.min(WINDOW, end - i);
