@@ -71,15 +71,18 @@ class WebSocketClient extends EventEmitter {
     this.protocols = list;
     this.origin = origin ?? undefined;
 
-    // A legacy Url object is used as given, as WebSocket-Node does.
+    // A legacy Url object is used as given, as WebSocket-Node does. A WHATWG URL is read through a
+    // legacy copy (compat fix, RFC 6455 §4.1: its path and query are the request-target), but
+    // `client.url` is the object the caller passed, as in WebSocket-Node.
     const target: Url = typeof requestUrl === 'string' || requestUrl instanceof URL ? parseClientUrl(requestUrl) : requestUrl;
-    this.url = target;
+    this.url = requestUrl instanceof URL ? (requestUrl as unknown as Url) : target;
     if (!target.protocol) throw new Error('You must specify a full WebSocket URL, including protocol.');
     if (!target.host) {
       throw new Error('You must specify a full WebSocket URL, including hostname. Relative URLs are not supported.');
     }
-    // compat fix: "https:" was treated as plain http by WebSocket-Node; it is secure, as browsers treat it.
-    this.secure = target.protocol === 'wss:' || target.protocol === 'https:';
+    // compat: only "wss:" is secure, as in WebSocket-Node; "https:" connects in plain text like "http:",
+    // so an application that works against upstream keeps working (docs/WebSocketClient.md).
+    this.secure = target.protocol === 'wss:';
 
     for (const protocol of list) {
       const bad = findIllegalTokenChar(protocol);
@@ -176,7 +179,9 @@ class WebSocketClient extends EventEmitter {
   /** Checks the 101 response; fails or completes the handshake. */
   validateHandshake(): void {
     const check = checkServerResponse(this.response?.headers ?? {}, this.base64nonce ?? '', this.protocols);
-    if (!check.ok) {
+    // `=== false`, not `!check.ok`: without strictNullChecks TypeScript narrows a union by a
+    // boolean discriminant only on an explicit comparison, and this file must compile either way.
+    if (check.ok === false) {
       this.failHandshake(check.message);
       return;
     }

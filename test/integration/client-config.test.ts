@@ -165,7 +165,8 @@ describe('WebSocketClient connect() argument checks', () => {
       return client.secure;
     };
     expect(secureOf('wss://127.0.0.1:9/')).toBe(true);
-    expect(secureOf('https://127.0.0.1:9/')).toBe(true);
+    // compat: as in WebSocket-Node, only wss: is secure; https: is plain text like http:.
+    expect(secureOf('https://127.0.0.1:9/')).toBe(false);
     expect(secureOf('ws://127.0.0.1:9/')).toBe(false);
     expect(secureOf('http://127.0.0.1:9/')).toBe(false);
   });

@@ -5,9 +5,9 @@
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as url from 'node:url';
 import websocket = require('../../lib/websocket');
 import { Tracker, rawUpgradeServer, type CapturedUpgrade } from '../helpers/client-harness';
+import { legacyUrlParse } from '../helpers/legacy-url-parse';
 
 const WebSocketClient = websocket.client;
 type ClientInstance = InstanceType<typeof WebSocketClient>;
@@ -199,14 +199,20 @@ describe('WebSocketClient request headers', () => {
   test('a WHATWG URL object keeps its path and query', async () => {
     const { port, upgrades } = await rawUpgradeServer(tracker);
     const target = new URL(`ws://127.0.0.1:${port}/whatwg/path?q=1`);
-    const captured = await capture(upgrades, (c) => c.connect(target as never));
+    let client: { url: unknown } | null = null;
+    const captured = await capture(upgrades, (c) => {
+      client = c;
+      c.connect(target as never);
+    });
     expect(captured.request.url).toBe('/whatwg/path?q=1');
+    // compat: client.url is the object the caller passed, as in WebSocket-Node.
+    expect(client!.url).toBe(target);
     expect(rawValues(captured, 'host')).toEqual([`127.0.0.1:${port}`]);
   });
 
   test('a legacy url.parse() object is used as given', async () => {
     const { port, upgrades } = await rawUpgradeServer(tracker);
-    const legacy = url.parse(`ws://127.0.0.1:${port}/legacy/path?q=2`);
+    const legacy = legacyUrlParse(`ws://127.0.0.1:${port}/legacy/path?q=2`);
     const captured = await capture(upgrades, (c) => c.connect(legacy));
     expect(captured.request.url).toBe('/legacy/path?q=2');
   });

@@ -54,11 +54,11 @@ describeTls('WebSocketClient over TLS', () => {
     await echoOverTls(client, server.url);
   });
 
-  test('https: URLs are treated as secure', async () => {
-    const server = await startEchoServer(tracker, 'ours', { tls });
-    const client = new WebSocketClient({ tlsOptions: { ca: tls.cert } });
+  test('https: URLs connect in plain text, as with WebSocket-Node (secure false)', async () => {
+    const server = await startEchoServer(tracker, 'ours');
+    const client = new WebSocketClient();
     await echoOverTls(client, `https://127.0.0.1:${server.port}/echo`);
-    expect(client.secure).toBe(true);
+    expect(client.secure).toBe(false);
   });
 
   test('without ca or rejectUnauthorized the certificate is refused: connectFailed with the TLS error', async () => {
