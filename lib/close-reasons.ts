@@ -33,3 +33,11 @@ export const CLOSE_DESCRIPTIONS: Record<number, string> = {
   1011: 'Internal Server Error',
   1015: 'TLS Handshake Failed',
 };
+
+/**
+ * The table text for a code. compat: like WebSocket-Node, codes without an entry (3000-4999) give
+ * undefined at run time; the type says string, as `@types` has it.
+ */
+export function descriptionOf(code: number): string {
+  return CLOSE_DESCRIPTIONS[code] as string;
+}

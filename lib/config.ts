@@ -26,6 +26,11 @@ export interface IConfig {
   perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
   /** New: most bytes queued for one connection before it is dropped with 1008 (0 = no limit). */
   maxBufferedBytes?: number | undefined;
+  /**
+   * New: unsent bytes above which reading from the peer stops until its socket drains (4 MiB;
+   * 0 = never), so a peer that sends without reading our replies cannot grow our memory.
+   */
+  backpressureThreshold?: number | undefined;
   /** Server-side keepalive options; a client honours them too when given. */
   keepalive?: boolean | undefined;
   keepaliveInterval?: number | undefined;
@@ -74,6 +79,7 @@ export interface ConnectionConfig {
   useNativeKeepalive?: boolean | undefined;
   perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
   maxBufferedBytes?: number | undefined;
+  backpressureThreshold?: number | undefined;
   [key: string]: unknown;
 }
 

@@ -5,7 +5,6 @@ export type WebSocketErrorCode =
   | 'WS_ERR_PROTOCOL'
   | 'WS_ERR_INVALID_UTF8'
   | 'WS_ERR_MESSAGE_TOO_BIG'
-  | 'WS_ERR_POLICY'
   | 'WS_ERR_INTERNAL';
 
 /** An RFC 6455 violation or limit breach; `closeCode` is what the peer is told (RFC 6455 §7.4.1). */

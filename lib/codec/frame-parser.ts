@@ -22,7 +22,10 @@ export interface ParsedFrameHeader {
   readonly maskKey: Buffer;
 }
 
-/** Receives the parts of each frame, in wire order. Any method may throw a WebSocketError. */
+/**
+ * Receives the parts of each frame, in wire order. Any method may throw a WebSocketError; the
+ * parser's position is then undefined, so its owner must halt() or reset() it (the protocol halts).
+ */
 export interface FrameHandler {
   /** A complete header (with mask key) has been read; payload pieces follow. */
   onFrameHeader(header: ParsedFrameHeader): void;
@@ -75,7 +78,8 @@ export class FrameParser implements ParsedFrameHeader {
   length = 0;
 
   private readonly handler: FrameHandler;
-  private readonly maxFrameSize: number;
+  /** Largest payload accepted for one frame; may be changed between chunks (a live config). */
+  maxFrameSize: number;
   private readonly maskPolicy: MaskPolicy;
   private readonly allowRsv1: boolean;
   /** The mask key (bytes 0..3) and the bytes of a header that spans chunks (from HEADER_AT). */
@@ -85,10 +89,17 @@ export class FrameParser implements ParsedFrameHeader {
   private inPayload = false;
   private remaining = 0;
   private keyOffset = 0;
-  /** Set by `stop()`; the rest of the current chunk is kept for `resume()`. */
+  /** Set by `stop()`: parsing waits, and bytes pushed meanwhile are queued until `resume()`. */
   private stopped = false;
-  private leftover: Buffer | null = null;
-  /** Set by `reset()`: nothing more is parsed or kept, not even the rest of the current chunk. */
+  /**
+   * Chunks waiting to be parsed (the first from `queueOffset`), kept as a list and never joined:
+   * bytes that arrive while parsing is stopped cost no copy, however many chunks there are.
+   */
+  private queue: Buffer[] | null = null;
+  private queueOffset = 0;
+  /** True while `drain()` is on the stack: a push or resume from a handler only queues or unstops. */
+  private draining = false;
+  /** Set by `halt()`: nothing more is parsed or kept, not even the rest of the current chunk. */
   private halted = false;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
@@ -110,23 +121,20 @@ export class FrameParser implements ParsedFrameHeader {
     return this.stopped;
   }
 
-  /** Whether bytes are kept back, unparsed, because parsing was stopped. */
-  get hasLeftover(): boolean {
-    return this.leftover !== null;
-  }
-
   /** Stops after the current frame event; later bytes are kept until `resume()`. */
   stop(): void {
     this.stopped = true;
   }
 
-  /** Continues with the bytes kept back by `stop()`. */
+  /**
+   * Continues with the bytes kept back by `stop()`. Called from inside a handler event (the
+   * parser is already running further up the stack), it only clears the stop: the running loop
+   * goes on once the handler returns, so the parser is never re-entered.
+   */
   resume(): void {
     if (this.halted) return;
     this.stopped = false;
-    const rest = this.leftover;
-    this.leftover = null;
-    if (rest !== null) this.push(rest);
+    if (!this.draining && this.queue !== null) this.drain();
   }
 
   /** Stops for good: nothing more is parsed or kept (the connection failed or was closed). */
@@ -138,7 +146,8 @@ export class FrameParser implements ParsedFrameHeader {
 
   /** Drops any kept-back bytes and partial frame. */
   reset(): void {
-    this.leftover = null;
+    this.queue = null;
+    this.queueOffset = 0;
     this.headerFill = 0;
     this.inPayload = false;
     this.remaining = 0;
@@ -146,23 +155,46 @@ export class FrameParser implements ParsedFrameHeader {
 
   /** Parses as much of `chunk` as possible, calling the handler for each frame part. */
   push(chunk: Buffer): void {
-    if (this.halted) return;
-    if (this.stopped) {
-      this.leftover = this.leftover === null ? chunk : Buffer.concat([this.leftover, chunk]);
-      return;
+    if (this.halted || chunk.length === 0) return;
+    if (this.queue !== null) {
+      this.queue.push(chunk);
+    } else {
+      this.queue = [chunk];
+      this.queueOffset = 0;
     }
-    const end = chunk.length;
-    let pos = 0;
-    while (pos < end) {
-      if (this.inPayload) {
-        pos = this.readPayload(chunk, pos, end);
-      } else {
-        pos = this.readHeader(chunk, pos, end);
+    if (!this.stopped && !this.draining) this.drain();
+  }
+
+  /** The one parsing loop: runs until the queue is empty, parsing is stopped, or a handler throws. */
+  private drain(): void {
+    this.draining = true;
+    try {
+      let queue = this.queue;
+      while (queue !== null && !this.stopped) {
+        const chunk = queue[0]!;
+        const end = chunk.length;
+        let pos = this.queueOffset;
+        while (pos < end && !this.stopped) {
+          pos = this.inPayload ? this.readPayload(chunk, pos, end) : this.readHeader(chunk, pos, end);
+        }
+        // A handler may have halted or reset the parser, dropping the queue.
+        if (this.queue !== queue) {
+          queue = this.queue;
+          continue;
+        }
+        if (pos < end) {
+          this.queueOffset = pos;
+          break;
+        }
+        this.queueOffset = 0;
+        if (queue.length === 1) {
+          this.queue = queue = null;
+        } else {
+          queue.shift();
+        }
       }
-      if (this.stopped) {
-        if (pos < end && !this.halted) this.leftover = chunk.subarray(pos);
-        return;
-      }
+    } finally {
+      this.draining = false;
     }
   }
 
@@ -249,9 +281,11 @@ export class FrameParser implements ParsedFrameHeader {
   private beginPayload(): void {
     const h: ParsedFrameHeader = this;
     this.handler.onFrameHeader(h);
+    // A handler may halt the parser from any event: nothing of this frame follows then.
+    if (this.halted) return;
     if (h.length === 0) {
       this.handler.onFramePayload(EMPTY, h, false);
-      this.handler.onFrameEnd(h);
+      if (!this.halted) this.handler.onFrameEnd(h);
       return;
     }
     this.inPayload = true;
@@ -276,9 +310,10 @@ export class FrameParser implements ParsedFrameHeader {
       }
     }
     this.remaining -= take;
-    if (this.remaining === 0) this.inPayload = false;
+    const complete = this.remaining === 0;
+    if (complete) this.inPayload = false;
     this.handler.onFramePayload(piece, h, placed);
-    if (this.remaining === 0) this.handler.onFrameEnd(h);
+    if (complete && !this.halted) this.handler.onFrameEnd(h);
     return pos + take;
   }
 }

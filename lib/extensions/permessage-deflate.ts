@@ -409,3 +409,21 @@ export function acceptServerExtensions(header: string, options: DeflateOptions |
   }
   return acceptResponse(elements[0]!, options);
 }
+
+/**
+ * The codec for a connection: made when its extensions list holds a permessage-deflate agreement
+ * and the config (`perMessageDeflate`) enables it; null otherwise.
+ */
+export function deflateFromExtensions(
+  extensions: ReadonlyArray<{ name: string; value?: string | undefined }>,
+  isServer: boolean,
+  option: unknown,
+): PerMessageDeflate | null {
+  const options = deflateOptionsFrom(option);
+  if (options === null) return null;
+  for (const extension of extensions) {
+    const params = paramsFromExtension(extension);
+    if (params !== null) return new PerMessageDeflate(params, isServer, options);
+  }
+  return null;
+}

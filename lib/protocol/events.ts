@@ -19,10 +19,13 @@ export interface ReceivedClose {
   readonly code: number;
   /** The reason decoded as UTF-8, or undefined when there was none. */
   readonly reason: string | undefined;
-  /** False for a 1-byte body or a code that may not be sent (RFC 6455 §7.4): answer with 1002. */
+  /** False for a 1-byte body or a code that may not be sent (RFC 6455 §7.4). */
   readonly isValid: boolean;
-  /** False when the body was empty. */
-  readonly hasCode: boolean;
+  /**
+   * The code of the Close this end must answer with, chosen by the closing handshake (1000, or
+   * 1002 for a malformed Close, RFC 6455 §5.5.1, §7.4.1); 0 when our Close was already sent.
+   */
+  readonly reply: number;
 }
 
 /** Receives the core's events. Called synchronously from `receive()`. */

@@ -50,12 +50,12 @@ export class MessageAssembler {
   }
 
   /**
-   * Accounts for a new frame of `length` payload bytes. `limitSingleFrame` is false for a message
-   * made of one frame when compat requires that only the frame size limit applies to it.
+   * Accounts for a new frame of `length` payload bytes. `singleFrameMessage` says the frame is a
+   * whole message on its own: compat, only the frame size limit applies to it then.
    */
-  addFrame(length: number, limitSingleFrame: boolean): void {
+  addFrame(length: number, singleFrameMessage: boolean): void {
     this.fragments++;
-    if (!limitSingleFrame && this.fragments === 1) return;
+    if (singleFrameMessage && this.fragments === 1) return;
     const charged = this.size + length + this.fragments * FRAGMENT_OVERHEAD;
     if (charged > this.maxMessageSize) throw tooBigError('Maximum message size exceeded.');
   }

@@ -8,4 +8,24 @@ export type WriteCallback = (error?: Error) => void;
 export interface OutputSink extends ChunkSink {
   /** Calls `callback` once everything pushed so far has been written (or failed). */
   pushCallback(callback: WriteCallback): void;
+  /**
+   * Calls `callback` with `error`, later: never from inside the send that failed, as a socket
+   * write's callback never runs inside `write()` (the core schedules nothing itself).
+   */
+  fail(callback: WriteCallback, error: Error): void;
+  /**
+   * Brackets one send: what is pushed until the matching `release()` leaves together, in one
+   * write, when the outermost bracket closes. Brackets nest.
+   */
+  hold(): void;
+  /** Closes a `hold()` bracket. */
+  release(): void;
+}
+
+/** The Error given to callbacks of data sent once the connection no longer accepts frames. */
+export function closedError(): Error {
+  const error = new Error('The WebSocket connection is closed; data was not sent.') as Error & { code: string };
+  // The code a socket gives for a write after end(): code that checked it keeps working.
+  error.code = 'ERR_STREAM_WRITE_AFTER_END';
+  return error;
 }

@@ -4,15 +4,19 @@
  */
 import { Opcode, isControlOpcode } from '../codec/constants';
 import { WebSocketError, invalidUtf8Error, protocolError } from '../codec/errors';
-import { isValidCloseCode, parseClosePayload, encodeClosePayload } from '../codec/close-payload';
+import { isValidCloseCode, parseClosePayload } from '../codec/close-payload';
 import { FrameParser, type FrameHandler, type MaskPolicy, type ParsedFrameHeader } from '../codec/frame-parser';
-import { encodeFrame, encodeTextFrame, type FrameHeaderFields } from '../codec/frame-writer';
+import type { FrameHeaderFields } from '../codec/frame-writer';
 import { randomMaskKeys, type MaskKeySource } from '../codec/mask';
 import { isValidUtf8 } from '../codec/utf8';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
+import { ClosingHandshake } from './closing-handshake';
 import { MessageAssembler } from './message-assembler';
 import type { ProtocolHandler } from './events';
 import type { OutputSink, WriteCallback } from './output-sink';
+import { Sender, type SendOptions, type SendSettings } from './sender';
+
+export type { SendOptions, SendSettings } from './sender';
 
 /** Which end of the connection this core plays (RFC 6455 §5.1 masking follows from it). */
 export type Role = 'server' | 'client';
@@ -26,9 +30,11 @@ export interface ProtocolOptions {
   readonly maxMessageSize: number;
   /** False: report every frame through `onFrame` and assemble nothing (WebSocket-Node's option). */
   readonly assembleFragments: boolean;
-  /** Split outgoing messages longer than `fragmentationThreshold` into several frames. */
-  readonly fragmentOutgoing: boolean;
-  readonly fragmentationThreshold: number;
+  /**
+   * Options read live, at each use, as WebSocket-Node reads them from `connection.config`: how to
+   * fragment what is sent, and (when set) the frame size limit for what is received.
+   */
+  readonly settings?: LiveSettings;
   /** Overrides the masking rule implied by the role (for peers that do not mask). */
   readonly maskPolicy?: MaskPolicy;
   /** Mask key source for a client; defaults to crypto randomness. */
@@ -37,35 +43,29 @@ export interface ProtocolOptions {
   readonly deflate?: PerMessageDeflate | null;
 }
 
-/** Per-send choices. */
-export interface SendOptions {
-  /** False sends this message uncompressed even when permessage-deflate was agreed. */
-  readonly compress?: boolean;
+/** The live options: the sending ones, plus the frame size limit. */
+export interface LiveSettings extends SendSettings {
+  /** Largest frame payload accepted; overrides `maxFrameSize` while set. */
+  readonly maxReceivedFrameSize?: number | undefined;
 }
 
-/** A send waiting behind a compression in progress (RFC 7692 leaves order to us: we keep it). */
-interface QueuedSend {
-  readonly run: () => void;
-  readonly callback: WriteCallback | undefined;
-}
-
+const NO_SETTINGS: LiveSettings = {};
 const EMPTY = Buffer.alloc(0);
 
 /** One WebSocket connection's protocol state; see the module comment. */
 export class WebSocketProtocol implements FrameHandler {
   private readonly handler: ProtocolHandler;
-  private readonly out: OutputSink;
   private readonly parser: FrameParser;
   private readonly assembler: MessageAssembler;
-  private readonly maskKeys: MaskKeySource | null;
   private readonly assemble: boolean;
-  fragmentOutgoing: boolean;
-  fragmentationThreshold: number;
+  private readonly settings: LiveSettings;
+  /** The closing handshake's state (RFC 6455 §7). */
+  readonly closing = new ClosingHandshake();
+  /** The send side: framing, compression order, refusal after our Close. */
+  readonly sender: Sender;
 
   /** Set once a close frame has been received or the connection failed: later input is discarded. */
   private discarding = false;
-  /** Whether we have sent our close frame (only one is ever sent, RFC 6455 §5.5.1). */
-  closeSent = false;
 
   /**
    * Payload of the control frame being read (at most 125 bytes). This and `pieces` are made only
@@ -88,17 +88,13 @@ export class WebSocketProtocol implements FrameHandler {
   private inflating = false;
   /** Paused by the application (`connection.pause()`), independently of inflation. */
   private paused = false;
-  /** Non-null while a message is being compressed: every later send waits here, in order. */
-  private sendQueue: QueuedSend[] | null = null;
   private disposed = false;
 
   constructor(handler: ProtocolHandler, out: OutputSink, options: ProtocolOptions) {
     this.handler = handler;
-    this.out = out;
     this.assemble = options.assembleFragments;
-    this.fragmentOutgoing = options.fragmentOutgoing;
-    this.fragmentationThreshold = options.fragmentationThreshold;
-    this.maskKeys = options.role === 'client' ? (options.maskKeys ?? randomMaskKeys) : null;
+    this.settings = options.settings ?? NO_SETTINGS;
+    const maskKeys: MaskKeySource | null = options.role === 'client' ? (options.maskKeys ?? randomMaskKeys) : null;
     this.deflate = options.deflate ?? null;
     this.parser = new FrameParser(this, {
       maxFrameSize: options.maxFrameSize,
@@ -107,21 +103,19 @@ export class WebSocketProtocol implements FrameHandler {
       allowRsv1: options.deflate != null,
     });
     this.assembler = new MessageAssembler(options.maxMessageSize);
+    this.sender = new Sender(out, this.settings, maskKeys, this.deflate, this.closing);
   }
 
-  /** Whether incoming bytes are being thrown away (after a close frame or a failure). */
-  get isDiscarding(): boolean {
-    return this.discarding;
-  }
-
-  /** Whether parsing is paused with bytes kept back. */
-  get isPaused(): boolean {
-    return this.parser.isStopped;
+  /** Payload bytes of the message being received so far (0 between messages). */
+  get messageBytesReceived(): number {
+    return this.assembler.active ? this.assembler.size : 0;
   }
 
   /** Feeds received bytes; events are delivered synchronously to the handler. */
   receive(chunk: Buffer): void {
     if (this.discarding) return;
+    const limit = this.settings.maxReceivedFrameSize;
+    if (limit !== undefined) this.parser.maxFrameSize = limit;
     try {
       this.parser.push(chunk);
     } catch (error) {
@@ -135,7 +129,11 @@ export class WebSocketProtocol implements FrameHandler {
     this.parser.stop();
   }
 
-  /** Parses the bytes kept back since `pause()` (once any inflation in progress has finished). */
+  /**
+   * Parses the bytes kept back since `pause()`, once any inflation in progress has finished. Called
+   * from inside one of this core's events it never parses there: the parsing already running
+   * further up the stack goes on once the event returns.
+   */
   resume(): void {
     this.paused = false;
     if (this.discarding || this.inflating) return;
@@ -160,16 +158,9 @@ export class WebSocketProtocol implements FrameHandler {
     if (this.disposed) return;
     this.disposed = true;
     this.discard();
+    this.closing.socketClosed();
     this.deflate?.close();
-    this.failQueuedSends();
-  }
-
-  private failQueuedSends(): void {
-    const queue = this.sendQueue;
-    this.sendQueue = null;
-    if (queue === null) return;
-    const error = new Error('The WebSocket connection closed before the message was sent.');
-    for (const item of queue) if (item.callback !== undefined) process.nextTick(item.callback, error);
+    this.sender.dispose();
   }
 
   /**
@@ -230,7 +221,7 @@ export class WebSocketProtocol implements FrameHandler {
       this.pieces = null;
     }
     // compat: a single-frame message is limited only by maxReceivedFrameSize, as in WebSocket-Node.
-    assembler.addFrame(h.length, !(h.fin && opcode !== Opcode.CONTINUATION));
+    assembler.addFrame(h.length, h.fin && opcode !== Opcode.CONTINUATION);
     this.inMessageFrame = true;
     // Size the buffer exactly only for a single-frame message; fragments grow it by doubling, so a
     // message in many fragments costs linear, not quadratic, copying.
@@ -307,19 +298,28 @@ export class WebSocketProtocol implements FrameHandler {
     this.parser.stop();
     this.handler.onBusy(true);
     deflate.decompress(pieces, this.assembler.maxMessageSize, (error, chunks) => {
-      this.inflating = false;
-      if (this.discarding) return;
+      if (this.discarding) {
+        this.inflating = false;
+        return;
+      }
       try {
         if (error !== null) {
           // A stream zlib cannot inflate is invalid data (RFC 7692 §8: fail the connection).
           throw error instanceof WebSocketError ? error : invalidUtf8Error('Invalid compressed data received.');
         }
         for (const chunk of chunks ?? []) this.assembler.addProduced(chunk);
+        // Still "inflating" while the message is delivered: a resume() from its listener must not
+        // start parsing the next frame from inside this callback (the next compressed message
+        // would begin a second inflation under this one); parsing goes on below, once it returns.
         this.handler.onMessage(this.assembler.finish());
+        this.inflating = false;
         if (this.discarding) return;
         this.handler.onBusy(false);
+        // A resume() from inside onBusy may already have parsed on, even into the next inflation.
+        if (this.discarding || this.inflating) return;
         if (!this.paused) this.parser.resume();
       } catch (caught) {
+        this.inflating = false;
         this.fail(caught);
       }
     });
@@ -352,137 +352,48 @@ export class WebSocketProtocol implements FrameHandler {
         // compat: WebSocket-Node reports a 1-byte reason as the code's table text.
         if (close.reason.length > 1) reason = close.reason.toString('utf8');
       }
+      const isValid = close !== null && (!close.hasCode || isValidCloseCode(close.code));
+      const reply = this.closing.receive(isValid);
       // RFC 6455 §1.4: after a Close frame "the endpoint ... discards any further data received".
       this.discard();
-      this.handler.onClose({
-        code: close === null ? 1005 : close.code,
-        reason,
-        isValid: close !== null && (!close.hasCode || isValidCloseCode(close.code)),
-        hasCode: close !== null && close.hasCode,
-      });
+      this.handler.onClose({ code: close === null ? 1005 : close.code, reason, isValid, reply });
     }
   }
 
-  // ---- sending ----
+  // ---- sending: the Sender's methods, under the names the transport and tests use ----
 
-  /** Sends a text or binary message, fragmented per the options; `callback` runs after the last frame. */
-  sendMessage(
-    opcode: typeof Opcode.TEXT | typeof Opcode.BINARY,
-    payload: Buffer,
-    callback?: WriteCallback,
-    options?: SendOptions,
-  ): void {
-    if (this.sendQueue !== null) {
-      this.sendQueue.push({ run: () => this.sendMessage(opcode, payload, callback, options), callback });
-      return;
-    }
-    const deflate = this.deflate;
-    if (deflate !== null && options?.compress !== false && payload.length >= deflate.threshold) {
-      // Everything sent from now on waits until this message is compressed and written.
-      this.sendQueue = [];
-      deflate.compress(payload, (error, compressed) => {
-        if (this.disposed) {
-          // The queue was failed by dispose(); this send was not in it.
-          if (callback !== undefined) callback(error ?? new Error('The WebSocket connection closed before the message was sent.'));
-          return;
-        }
-        if (error !== null || compressed === undefined) {
-          if (callback !== undefined) callback(error ?? new Error('Compression failed.'));
-        } else {
-          this.writeMessage(opcode, compressed, true, callback);
-        }
-        this.drainSendQueue();
-      });
-      return;
-    }
-    this.writeMessage(opcode, payload, false, callback);
+  /** Sends a text or binary message, fragmented per the live settings. */
+  sendMessage(opcode: number, payload: Buffer, callback?: WriteCallback, options?: SendOptions): void {
+    this.sender.sendMessage(opcode, payload, callback, options);
   }
 
-  /** Sends a text message given as a string; a message that goes out as one plain frame skips a copy. */
+  /** Sends a text message given as a string. */
   sendText(text: string, callback?: WriteCallback, options?: SendOptions): void {
-    const length = Buffer.byteLength(text, 'utf8');
-    const deflate = this.deflate;
-    const compress = deflate !== null && options?.compress !== false && length >= deflate.threshold;
-    const single = !this.fragmentOutgoing || this.fragmentationThreshold <= 0 || length <= this.fragmentationThreshold;
-    if (this.sendQueue !== null || compress || !single) {
-      this.sendMessage(Opcode.TEXT, Buffer.from(text, 'utf8'), callback, options);
-      return;
-    }
-    encodeTextFrame(this.out, text, length, this.maskKeys);
-    if (callback !== undefined) this.out.pushCallback(callback);
+    this.sender.sendText(text, callback, options);
   }
 
-  /** Frames and writes a message; RSV1 marks the first frame of a compressed one (RFC 7692 §6). */
-  private writeMessage(opcode: number, payload: Buffer, compressed: boolean, callback: WriteCallback | undefined): void {
-    const threshold = this.fragmentationThreshold;
-    const length = payload.length;
-    // compat fix: a threshold of 0 (or less) made WebSocket-Node loop forever; treat it as "do not fragment".
-    if (!this.fragmentOutgoing || threshold <= 0 || length <= threshold) {
-      encodeFrame(this.out, { fin: true, rsv1: compressed, opcode }, payload, this.maskKeys);
-    } else {
-      for (let offset = 0; offset < length; offset += threshold) {
-        const end = Math.min(offset + threshold, length);
-        const first = offset === 0;
-        encodeFrame(
-          this.out,
-          { fin: end === length, rsv1: compressed && first, opcode: first ? opcode : Opcode.CONTINUATION },
-          payload.subarray(offset, end),
-          this.maskKeys,
-        );
-      }
-    }
-    if (callback !== undefined) this.out.pushCallback(callback);
-  }
-
-  /** Runs the sends that waited for a compression, in order, until one starts another. */
-  private drainSendQueue(): void {
-    const queue = this.sendQueue ?? [];
-    this.sendQueue = null;
-    for (let i = 0; i < queue.length; i++) {
-      queue[i]!.run();
-      if (this.sendQueue !== null) {
-        // A queued send started a new compression: the rest waits behind it.
-        const pending: QueuedSend[] = this.sendQueue;
-        pending.push(...queue.slice(i + 1));
-        return;
-      }
-    }
-  }
-
-  /** Runs `fn` once every send made so far has been written to the output (now, if none waits). */
-  whenSent(fn: () => void): void {
-    if (this.sendQueue !== null) this.sendQueue.push({ run: fn, callback: undefined });
-    else fn();
-  }
-
-  /** Sends one frame as given (WebSocket-Node's `sendFrame`), masked when this is a client. */
+  /** Sends one frame as given, masked when this is a client. */
   sendFrame(fields: FrameHeaderFields, payload: Buffer, callback?: WriteCallback): void {
-    if (this.sendQueue !== null) {
-      this.sendQueue.push({ run: () => this.sendFrame(fields, payload, callback), callback });
-      return;
-    }
-    encodeFrame(this.out, fields, payload, this.maskKeys);
-    if (callback !== undefined) this.out.pushCallback(callback);
+    this.sender.sendFrame(fields, payload, callback);
   }
 
-  /** Sends a ping or pong; the payload must already fit 125 bytes. */
+  /** Sends a ping or pong; the payload must already fit 125 bytes (RFC 6455 §5.5). */
   sendControl(opcode: typeof Opcode.PING | typeof Opcode.PONG, payload: Buffer, callback?: WriteCallback): void {
-    this.sendFrame({ fin: true, rsv1: false, opcode }, payload, callback);
+    this.sender.sendFrame({ fin: true, rsv1: false, opcode }, payload, callback);
   }
 
-  /**
-   * Sends our close frame, once, after anything still being compressed (or at once, dropping what
-   * waits, when `immediately`: failing the connection skips the queue). A code of 1005 sends an
-   * empty body (RFC 6455 §7.1.5 "no status code"); the reason is cut to fit the frame.
-   */
-  sendClose(code: number, reason?: string, callback?: WriteCallback, immediately = false): void {
-    if (this.closeSent) return;
-    this.closeSent = true;
-    if (immediately) this.failQueuedSends();
-    const body = code === 1005 ? EMPTY : encodeClosePayload(code, reason);
-    this.sendFrame({ fin: true, rsv1: false, opcode: Opcode.CLOSE }, body, callback);
+  /** Sends our Close once (see Sender.sendClose); `then` runs once it is in the output. */
+  sendClose(code: number, reason?: string, callback?: WriteCallback, then: () => void = noop): boolean {
+    return this.sender.sendClose(code, reason, callback, then);
+  }
+
+  /** Whether our Close frame was sent (only one ever is, RFC 6455 §5.5.1). */
+  get closeSent(): boolean {
+    return this.closing.closeSent;
   }
 }
+
+function noop(): void {}
 
 /** Whether a piece of `length` bytes is the complete payload of a single-frame message. */
 function isWholeMessage(h: ParsedFrameHeader, length: number): boolean {

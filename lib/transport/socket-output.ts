@@ -1,77 +1,80 @@
 /**
- * Batches the frames a connection produces and writes them to the socket in as few writes as
- * possible: everything produced while handling one batch of input, or in one tick of user code,
- * goes out as one `write()` (small frames concatenated) or one corked `writev`.
+ * Writes a connection's frames to its socket. A send made by application code is handed to the
+ * socket before the send returns, in one write, as WebSocket-Node does: a process that exits right
+ * after sending still delivers, and code that watches `socket.write` sees it at once. While a batch
+ * of received frames is dispatched (between `hold()` and `release()`), the replies its handlers
+ * make are gathered and written together when the batch ends, before control returns to the event
+ * loop; should the process exit inside the batch, an 'exit' hook writes them first.
  */
 import type { Socket } from 'node:net';
-import type { OutputSink, WriteCallback } from '../protocol/output-sink';
+import { closedError, type OutputSink, type WriteCallback } from '../protocol/output-sink';
 
 /** Below this total, copying the frames into one buffer is cheaper than a writev of many. */
 const CONCAT_LIMIT = 16384;
-
-/** Error handed to callbacks of data sent after the socket stopped accepting writes. */
-function notWritableError(): Error {
-  const error = new Error('The WebSocket connection is closed; data was not sent.') as Error & { code: string };
-  error.code = 'ERR_STREAM_WRITE_AFTER_END';
-  return error;
-}
+/** The socket's high-water mark when it does not say (a stand-in socket without stream fields). */
+const DEFAULT_HIGH_WATER_MARK = 16384;
 
 /** The socket side of a connection's output; see the module comment. */
 export class SocketOutput implements OutputSink {
-  // Made on the first push after a flush: an idle connection holds no arrays.
+  // Made on the first push while held: an idle connection holds no arrays.
   private chunks: Buffer[] | null = null;
   private bytes = 0;
   private callbacks: WriteCallback[] | null = null;
-  private holds = 0;
-  private scheduled = false;
-  /** The socket's answer to the last write: false means its buffer is above the high-water mark. */
+  protected holds = 0;
+  /**
+   * WebSocket-Node's `outputBufferFull`: `!socket.write(...)` of the last write (so a stand-in
+   * socket whose write returns nothing counts as full, as there).
+   */
   full = false;
+  /** The last write returned false: a stream's back-pressure signal, which a 'drain' will end. */
+  blocked = false;
+  /** What the last `socket.write()` returned, as is (WebSocket-Node's `sendFrame` returns it). */
+  lastWriteResult: boolean = true;
 
-  constructor(private readonly socket: Socket) {}
+  constructor(protected readonly socket: Socket) {}
 
   /** Bytes accepted but not yet handed to the kernel: ours plus the socket's own buffer. */
   get bufferedBytes(): number {
-    return this.bytes + this.socket.writableLength;
+    return this.bytes + (this.socket.writableLength ?? 0);
   }
 
   /** @internal OutputSink */
   push(chunk: Buffer): void {
     (this.chunks ??= []).push(chunk);
     this.bytes += chunk.length;
-    this.schedule();
   }
 
   /** @internal OutputSink */
   pushCallback(callback: WriteCallback): void {
     (this.callbacks ??= []).push(callback);
-    this.schedule();
   }
 
-  /** Defers writing until `release()`: used while a batch of input is being handled. */
+  /** @internal OutputSink: a socket write callback never runs inside write(), nor does this. */
+  fail(callback: WriteCallback, error: Error): void {
+    process.nextTick(callback, error);
+  }
+
+  /** Gathers output until the matching `release()`: one send, or a batch of input being handled. */
   hold(): void {
-    this.holds++;
+    if (this.holds++ === 0) held.push(this);
   }
 
   /** Ends a `hold()`; the last release writes what was gathered. */
   release(): void {
-    if (--this.holds === 0) this.flush();
+    if (--this.holds > 0) return;
+    // Holds end in the reverse order they began (try/finally on one stack): this is the top one.
+    if (held[held.length - 1] === this) held.pop();
+    else removeHeld(this);
+    this.flush();
   }
 
   /** Whether the last write found the socket's buffer full (WebSocket-Node's `outputBufferFull`). */
   wouldBlock(): boolean {
-    return this.full || this.bufferedBytes >= this.socket.writableHighWaterMark;
-  }
-
-  private schedule(): void {
-    if (this.holds === 0 && !this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(flushOnTick, this);
-    }
+    return this.blocked || this.bufferedBytes >= (this.socket.writableHighWaterMark ?? DEFAULT_HIGH_WATER_MARK);
   }
 
   /** Writes everything gathered so far, now. */
   flush(): void {
-    this.scheduled = false;
     const chunks = this.chunks;
     const callbacks = this.callbacks;
     if (chunks === null && callbacks === null) return;
@@ -81,9 +84,9 @@ export class SocketOutput implements OutputSink {
     this.bytes = 0;
     const socket = this.socket;
     const done = callbacks === null ? undefined : makeDone(callbacks);
-    if (socket.destroyed || socket.writableEnded) {
+    if (socket.destroyed === true || socket.writableEnded === true) {
       // compat fix: WebSocket-Node wrote anyway and turned the close into 1006 plus an 'error' event.
-      if (done !== undefined) process.nextTick(done, notWritableError());
+      if (done !== undefined) process.nextTick(done, closedError());
       return;
     }
     if (chunks === null) {
@@ -94,23 +97,50 @@ export class SocketOutput implements OutputSink {
     let ok: boolean;
     if (chunks.length === 1) {
       ok = socket.write(chunks[0]!, done);
-    } else if (bytes <= CONCAT_LIMIT) {
+    } else if (bytes <= CONCAT_LIMIT || typeof socket.cork !== 'function') {
+      // (A stand-in socket without cork() gets one write too, as WebSocket-Node needs no cork.)
       ok = socket.write(Buffer.concat(chunks, bytes), done);
     } else {
+      // Large payloads go out without a copy: a corked run of writes is one writev.
       socket.cork();
       const last = chunks.length - 1;
       for (let i = 0; i < last; i++) socket.write(chunks[i]!);
       ok = socket.write(chunks[last]!, done);
       socket.uncork();
     }
+    this.lastWriteResult = ok;
     this.full = !ok;
+    this.blocked = ok === false;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
 
-function flushOnTick(output: SocketOutput): void {
-  output.flush();
+/**
+ * Outputs holding back gathered frames right now (a stack: holds nest with the call stack). At
+ * most a few entries, and empty whenever control is back in the event loop.
+ */
+const held: SocketOutput[] = [];
+let exitHookInstalled = false;
+
+function removeHeld(output: SocketOutput): void {
+  const at = held.lastIndexOf(output);
+  if (at >= 0) held.splice(at, 1);
+}
+
+/**
+ * `process.exit()` called from a handler while a batch is dispatched would lose the replies the
+ * batch gathered; 'exit' listeners run synchronously before the process ends, and a socket write
+ * made there still reaches the kernel at once when it has room. Installed on first use, once.
+ */
+export function installExitFlush(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', flushHeldOutputs);
+}
+
+function flushHeldOutputs(): void {
+  for (let i = held.length - 1; i >= 0; i--) held[i]!.flush();
 }
 
 /** One socket write callback that runs every user callback of the batch, in order. */

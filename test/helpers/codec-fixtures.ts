@@ -275,6 +275,19 @@ export class RecordingSink implements OutputSink {
   pushCallback(callback: WriteCallback): void {
     this.entries.push({ type: 'callback', callback });
   }
+  /** Callbacks failed by the core, with their errors, in order (the transport would defer them). */
+  readonly failed: { callback: WriteCallback; error: Error }[] = [];
+  fail(callback: WriteCallback, error: Error): void {
+    this.failed.push({ callback, error });
+  }
+  /** Open send brackets; every bracket must be closed when a send returns. */
+  depth = 0;
+  hold(): void {
+    this.depth++;
+  }
+  release(): void {
+    this.depth--;
+  }
   /** Everything written so far, as one buffer. */
   get bytes(): Buffer {
     return Buffer.concat(this.entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : [])));

@@ -1,6 +1,9 @@
 /**
- * The layers of lib/ import one way only: codec → extensions → protocol → transport → public classes
- * (handshake beside protocol, for the public classes). Lower layers never touch sockets or timers.
+ * The layers of lib/ import one way only: codec → extensions → protocol → transport → connection →
+ * public classes (handshake beside protocol, for the public classes). The connection layer holds
+ * WebSocketConnection's state and handlers; it may use the top-level support modules (config,
+ * close reasons, types, logger) but no public class. Lower layers never touch sockets or timers,
+ * and the core (codec, protocol) schedules nothing and runs no zlib of its own.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,11 +17,20 @@ const ALLOWED: Record<string, readonly string[]> = {
   handshake: ['codec', 'handshake'],
   protocol: ['codec', 'extensions', 'protocol'],
   transport: ['codec', 'extensions', 'protocol', 'transport'],
+  connection: ['codec', 'extensions', 'protocol', 'transport', 'connection', '(support)'],
 };
+
+/** Top-level files: the public classes are capitalised (WebSocketServer, W3CWebSocket, ...). */
+function topLevelLayer(file: string): string {
+  return /^[A-Z]/.test(path.basename(file)) ? '(public classes)' : '(support)';
+}
 
 /** Node modules that mean I/O or timers, which the pure layers must not use. */
 const IO_MODULES = /^node:(net|http|https|tls|dgram|timers|child_process|fs)$/;
 const TIMER_CALLS = /\b(setTimeout|setInterval|setImmediate)\s*\(/;
+/** Deferring work is the transport's decision: the core runs only when called. */
+const SCHEDULING = /\b(process\.nextTick|queueMicrotask|setImmediate|setTimeout|setInterval)\b/;
+const ZLIB = /^(node:)?zlib$/;
 
 function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -54,7 +66,7 @@ describe('lib/ layering', () => {
       for (const target of importsOf(file)) {
         if (!target.startsWith('.')) continue;
         const resolved = path.relative(LIB, path.resolve(path.dirname(file), target));
-        const targetLayer = resolved.includes(path.sep) ? resolved.split(path.sep)[0]! : '(public classes)';
+        const targetLayer = resolved.includes(path.sep) ? resolved.split(path.sep)[0]! : topLevelLayer(resolved);
         expect({ target, layer: targetLayer, allowed: allowed!.includes(targetLayer) }).toEqual({ target, layer: targetLayer, allowed: true });
       }
     });
@@ -64,6 +76,13 @@ describe('lib/ layering', () => {
         const text = fs.readFileSync(file, 'utf8');
         expect(importsOf(file).filter((target) => IO_MODULES.test(target))).toEqual([]);
         expect(TIMER_CALLS.test(text)).toBe(false);
+      });
+    }
+    if (layer === 'codec' || layer === 'protocol') {
+      test(`${relative} schedules nothing and runs no zlib`, () => {
+        const text = fs.readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+        expect(text.match(SCHEDULING)?.[0] ?? null).toBeNull();
+        expect(importsOf(file).filter((target) => ZLIB.test(target))).toEqual([]);
       });
     }
     if (layer === 'handshake') {

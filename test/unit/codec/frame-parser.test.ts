@@ -370,12 +370,10 @@ describe('FrameParser: stop() and resume()', () => {
     parser.push(three());
     expect(handler.frames).toHaveLength(1);
     expect(parser.isStopped).toBe(true);
-    expect(parser.hasLeftover).toBe(true);
     parser.resume();
     expect(handler.frames).toHaveLength(2);
     parser.resume();
     expect(handler.frames).toHaveLength(3);
-    expect(parser.hasLeftover).toBe(false);
     handler.onEndHook = null;
     parser.resume();
     expect(parser.isStopped).toBe(false);
@@ -426,8 +424,8 @@ describe('FrameParser: stop() and resume()', () => {
     );
     const copy = Buffer.from(wire);
     for (let at = 0; at < copy.length; at += 50) parser.push(copy.subarray(at, Math.min(at + 50, copy.length)));
-    for (let i = 0; i < 100 && parser.hasLeftover; i++) parser.resume();
-    expect(parser.hasLeftover).toBe(false);
+    for (let i = 0; i < 100 && handler.frames.length < 3; i++) parser.resume();
+    expect(handler.midFrame).toBe(false);
     expect(handler.orderErrors).toEqual([]);
     expect(decode(handler)).toEqual(expectedPayloads());
   });
@@ -438,10 +436,8 @@ describe('FrameParser: stop() and resume()', () => {
     handler.onEndHook = () => parser.stop();
     parser.push(fromHex('81 02 68 69'));
     expect(parser.isStopped).toBe(true);
-    expect(parser.hasLeftover).toBe(false);
     parser.push(fromHex('81 02 79 6f'));
     expect(handler.frames).toHaveLength(1);
-    expect(parser.hasLeftover).toBe(true);
     handler.onEndHook = null;
     parser.resume();
     expect(handler.frames.map((f) => f.payload.toString())).toEqual(['hi', 'yo']);
@@ -479,9 +475,14 @@ describe('FrameParser: stop() and resume()', () => {
     expect(handler.frames.map((f) => f.payload.toString())).toEqual(['hi']);
     handler.onEndHook = () => parser.stop();
     parser.push(fromHex('81 00 81 00'));
-    expect(parser.hasLeftover).toBe(true);
+    expect(handler.frames).toHaveLength(2);
     parser.reset();
-    expect(parser.hasLeftover).toBe(false);
+    handler.onEndHook = null;
+    parser.resume();
+    // The second empty frame was dropped with the rest of the queue.
+    expect(handler.frames).toHaveLength(2);
+    parser.push(fromHex('81 01 7a'));
+    expect(handler.frames.map((f) => f.payload.toString())).toEqual(['hi', '', 'z']);
   });
 });
 
@@ -617,5 +618,271 @@ describe('FrameParser: reservePayload (unmasking straight into the handler’s b
     parser.push(plain.subarray(1000));
     expect(handler.offered).toEqual([]);
     expect(handler.frames[0]!.equals(payload)).toBe(true);
+  });
+});
+
+describe('FrameParser: re-entrancy and the queue of stopped chunks', () => {
+  /**
+   * Counts how deep the handler's events nest: a parser that re-entered itself from inside an
+   * event (a push() or resume() made there) would deliver the next event one level deeper.
+   */
+  class DepthHandler implements FrameHandler {
+    depth = 0;
+    maxDepth = 0;
+    readonly frames: { opcode: number; payload: Buffer }[] = [];
+    private pieces: Buffer[] = [];
+    onHeader: ((h: ParsedFrameHeader) => void) | null = null;
+    onPiece: ((piece: Buffer, h: ParsedFrameHeader) => void) | null = null;
+    onEnd: ((h: ParsedFrameHeader, index: number) => void) | null = null;
+
+    private enter<T>(fn: () => T): T {
+      this.depth++;
+      this.maxDepth = Math.max(this.maxDepth, this.depth);
+      try {
+        return fn();
+      } finally {
+        this.depth--;
+      }
+    }
+    onFrameHeader(h: ParsedFrameHeader): void {
+      this.enter(() => {
+        this.pieces = [];
+        this.onHeader?.(h);
+      });
+    }
+    onFramePayload(piece: Buffer, h: ParsedFrameHeader): void {
+      this.enter(() => {
+        this.pieces.push(Buffer.from(piece));
+        this.onPiece?.(piece, h);
+      });
+    }
+    onFrameEnd(h: ParsedFrameHeader): void {
+      this.enter(() => {
+        this.frames.push({ opcode: h.opcode, payload: Buffer.concat(this.pieces) });
+        this.onEnd?.(h, this.frames.length - 1);
+      });
+    }
+    get texts(): string[] {
+      return this.frames.map((f) => f.payload.toString());
+    }
+  }
+
+  const text = (s: string): Buffer => buildFrame({ opcode: 1, payload: Buffer.from(s) });
+
+  test('push() from inside onFrameEnd only queues: the pushed frame follows after the handler returns, depth stays 1', () => {
+    const handler = new DepthHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    const next = ['two', 'three', 'four'];
+    const seenRightAfterPush: number[] = [];
+    handler.onEnd = () => {
+      const s = next.shift();
+      if (s === undefined) return;
+      const before = handler.frames.length;
+      parser.push(text(s));
+      // Not parsed from inside push(): the running loop takes it once this event returns.
+      seenRightAfterPush.push(handler.frames.length - before);
+    };
+    parser.push(text('one'));
+    expect(handler.texts).toEqual(['one', 'two', 'three', 'four']);
+    expect(seenRightAfterPush).toEqual([0, 0, 0]);
+    expect(handler.maxDepth).toBe(1);
+  });
+
+  test('stop() then resume() inside the same onFrameEnd: parsing goes on after the event, without recursion', () => {
+    const handler = new DepthHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    handler.onEnd = () => {
+      parser.stop();
+      const before = handler.frames.length;
+      parser.resume();
+      expect(handler.frames.length).toBe(before);
+    };
+    parser.push(Buffer.concat([text('a'), text('b'), text('c')]));
+    expect(handler.texts).toEqual(['a', 'b', 'c']);
+    expect(handler.maxDepth).toBe(1);
+    expect(parser.isStopped).toBe(false);
+  });
+
+  test('resume() from inside an event, with chunks queued while stopped: all of them, in order, depth 1', () => {
+    const handler = new DepthHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    handler.onEnd = (_h, index) => {
+      if (index === 0) {
+        // Stop, get more bytes while stopped, and resume, all from inside the event.
+        parser.stop();
+        parser.push(text('q1'));
+        parser.push(text('q2'));
+        parser.resume();
+        parser.push(text('q3'));
+      }
+    };
+    parser.push(Buffer.concat([text('first'), text('second')]));
+    expect(handler.texts).toEqual(['first', 'second', 'q1', 'q2', 'q3']);
+    expect(handler.maxDepth).toBe(1);
+  });
+
+  test('push() and resume() from inside onFramePayload of a frame split over chunks', () => {
+    const handler = new DepthHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    const masked = buildFrame({ opcode: 2, payload: Buffer.from('0123456789abcdef'), mask: [1, 2, 3, 4] });
+    const rest: Buffer[] = [masked.subarray(9, 14), masked.subarray(14), text('after')];
+    handler.onPiece = () => {
+      const chunk = rest.shift();
+      if (chunk === undefined) return;
+      parser.stop();
+      parser.push(Buffer.from(chunk));
+      parser.resume();
+    };
+    parser.push(Buffer.from(masked.subarray(0, 9)));
+    expect(handler.frames.map((f) => f.payload.toString())).toEqual(['0123456789abcdef', 'after']);
+    expect(handler.maxDepth).toBe(1);
+  });
+
+  test('resume() from inside onFrameHeader of a stopped parser continues with that frame\'s payload', () => {
+    const handler = new DepthHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    handler.onHeader = () => {
+      parser.stop();
+      parser.resume();
+    };
+    parser.push(Buffer.concat([text('x'), text('yz')]));
+    expect(handler.texts).toEqual(['x', 'yz']);
+    expect(handler.maxDepth).toBe(1);
+  });
+
+  test('10,000 chunks pushed while stopped are all parsed after one resume(); payload pieces are views of the pushed chunks', () => {
+    const rand = prng(10_000);
+    const payloads: Buffer[] = [];
+    const parts: Buffer[] = [];
+    let total = 0;
+    // Unmasked frames of 0-40 bytes, about 170 KiB in all, then cut into exactly 10,000 chunks.
+    while (total < 170_000) {
+      const payload = randomBytesFrom(rand, Math.floor(rand() * 41));
+      payloads.push(payload);
+      const frame = buildFrame({ opcode: 2, payload });
+      parts.push(frame);
+      total += frame.length;
+    }
+    const wire = Buffer.concat(parts);
+    const cutSet = new Set<number>();
+    while (cutSet.size < 9_999) cutSet.add(1 + Math.floor(rand() * (wire.length - 1)));
+    const cuts = [...cutSet].sort((a, b) => a - b);
+    const chunks: Buffer[] = [];
+    let start = 0;
+    for (const cut of [...cuts, wire.length]) {
+      // Buffer.alloc never uses the shared pool: every chunk has its own ArrayBuffer.
+      const chunk = Buffer.alloc(cut - start);
+      wire.copy(chunk, 0, start, cut);
+      chunks.push(chunk);
+      start = cut;
+    }
+    expect(chunks).toHaveLength(10_000);
+    const owner = new Map<ArrayBufferLike, Buffer>(chunks.map((c) => [c.buffer, c]));
+    expect(owner.size).toBe(10_000);
+
+    let foreignPieces = 0;
+    let pieces = 0;
+    const received: Buffer[] = [];
+    let current: Buffer[] = [];
+    const parser = new FrameParser(
+      {
+        onFrameHeader: () => {
+          current = [];
+        },
+        onFramePayload: (piece) => {
+          if (piece.length === 0) return;
+          pieces++;
+          const chunk = owner.get(piece.buffer);
+          const inside =
+            chunk !== undefined && piece.byteOffset >= chunk.byteOffset && piece.byteOffset + piece.length <= chunk.byteOffset + chunk.length;
+          if (!inside) foreignPieces++;
+          current.push(Buffer.from(piece));
+        },
+        onFrameEnd: () => {
+          received.push(Buffer.concat(current));
+        },
+      },
+      DEFAULT_PARSER_OPTIONS,
+    );
+    parser.stop();
+    for (const chunk of chunks) parser.push(chunk);
+    expect(received).toHaveLength(0);
+    parser.resume();
+    expect(received).toHaveLength(payloads.length);
+    expect(received.every((p, i) => p.equals(payloads[i]!))).toBe(true);
+    expect(pieces).toBeGreaterThan(1000);
+    // No piece was a copy: nothing was concatenated while the parser was stopped.
+    expect(foreignPieces).toBe(0);
+  });
+
+  test('a frame whose header and payload span many chunks queued while stopped arrives whole', () => {
+    const payload = randomBytesFrom(prng(99), 70_000);
+    const wire = buildFrame({ opcode: 2, payload, mask: [0xde, 0xad, 0xbe, 0xef] });
+    const handler = new RecordingFrameHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    parser.stop();
+    for (let at = 0; at < wire.length; at += 7) parser.push(Buffer.from(wire.subarray(at, at + 7)));
+    expect(handler.frames).toHaveLength(0);
+    parser.resume();
+    expect(handler.orderErrors).toEqual([]);
+    expect(handler.frames).toHaveLength(1);
+    expect(handler.frames[0]!.payload.equals(payload)).toBe(true);
+  });
+
+  test('halt() from inside onFrameEnd drops the queue: nothing after it is parsed, later bytes are ignored', () => {
+    const handler = new DepthHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    parser.stop();
+    for (const s of ['a', 'b', 'c', 'd']) parser.push(text(s));
+    handler.onEnd = (_h, index) => {
+      if (index === 1) parser.halt();
+    };
+    parser.resume();
+    expect(handler.texts).toEqual(['a', 'b']);
+    parser.push(text('e'));
+    parser.resume();
+    expect(handler.texts).toEqual(['a', 'b']);
+    expect(parser.isStopped).toBe(true);
+  });
+
+  test('halt() from inside onFrameEnd drops the rest of the same chunk too', () => {
+    const handler = new DepthHandler();
+    const parser = new FrameParser(handler, DEFAULT_PARSER_OPTIONS);
+    handler.onEnd = () => parser.halt();
+    parser.push(Buffer.concat([text('only'), text('dropped'), text('dropped too')]));
+    expect(handler.texts).toEqual(['only']);
+  });
+
+  test('halt() from inside onFramePayload mid-frame: no end event follows for the unfinished frame', () => {
+    const ends: number[] = [];
+    const parser: FrameParser = new FrameParser(
+      {
+        onFrameHeader: () => undefined,
+        onFramePayload: () => parser.halt(),
+        onFrameEnd: (h) => ends.push(h.opcode),
+      },
+      DEFAULT_PARSER_OPTIONS,
+    );
+    const frame = buildFrame({ opcode: 2, payload: Buffer.alloc(100, 1) });
+    parser.push(frame.subarray(0, 50));
+    parser.push(frame.subarray(50));
+    expect(ends).toEqual([]);
+  });
+
+  test('halt() from inside onFrameHeader: the halted frame reports nothing more', () => {
+    const events: string[] = [];
+    const parser: FrameParser = new FrameParser(
+      {
+        onFrameHeader: () => {
+          events.push('header');
+          parser.halt();
+        },
+        onFramePayload: () => events.push('payload'),
+        onFrameEnd: () => events.push('end'),
+      },
+      DEFAULT_PARSER_OPTIONS,
+    );
+    parser.push(Buffer.concat([fromHex('82 00'), text('next')]));
+    expect(events).toEqual(['header']);
   });
 });

@@ -17,7 +17,7 @@ function assemble(a: MessageAssembler, opcode: number, frames: Buffer[]): Buffer
   a.begin(opcode);
   const single = frames.length === 1;
   for (const payload of frames) {
-    a.addFrame(payload.length, !single);
+    a.addFrame(payload.length, single);
     a.addPiece(payload, single, a.size + payload.length);
   }
   return a.finish();
@@ -33,7 +33,7 @@ describe('MessageAssembler', () => {
     const payload = Buffer.from([1, 2, 3]);
     a.begin(2);
     expect(a.active).toBe(true);
-    a.addFrame(3, false);
+    a.addFrame(3, true);
     a.addPiece(payload, true, 3);
     const out = a.finish();
     expect(out).toBe(payload);
@@ -63,7 +63,7 @@ describe('MessageAssembler', () => {
   test('a frame whose payload arrives in several pieces', () => {
     const a = new MessageAssembler(1000);
     a.begin(1);
-    a.addFrame(6, false);
+    a.addFrame(6, true);
     const data = Buffer.from('héllo');
     a.addPiece(data.subarray(0, 2), false, 6);
     a.addPiece(data.subarray(2), false, 6);
@@ -75,9 +75,9 @@ describe('MessageAssembler', () => {
     const p1 = Buffer.from([1, 2]);
     const p2 = Buffer.from([3]);
     a.begin(2);
-    a.addFrame(2, true);
+    a.addFrame(2, false);
     a.addPiece(p1, false, 2);
-    a.addFrame(1, true);
+    a.addFrame(1, false);
     a.addPiece(p2, false, 3);
     p1.fill(0);
     p2.fill(0);
@@ -88,9 +88,9 @@ describe('MessageAssembler', () => {
   test('invalid UTF-8 fails on the piece that contains it', () => {
     const a = new MessageAssembler(1000);
     a.begin(1);
-    a.addFrame(3, true);
+    a.addFrame(3, false);
     a.addPiece(Buffer.from('abc'), false, 3);
-    a.addFrame(3, true);
+    a.addFrame(3, false);
     const error = thrown(() => a.addPiece(fromHex('61 c0 80'), false, 6));
     expect(error.closeCode).toBe(1007);
     expect(error.message).toBe('Invalid UTF-8 Data Received');
@@ -99,14 +99,14 @@ describe('MessageAssembler', () => {
   test('an impossible partial character fails at once (f4 90)', () => {
     const a = new MessageAssembler(1000);
     a.begin(1);
-    a.addFrame(2, true);
+    a.addFrame(2, false);
     expect(thrown(() => a.addPiece(fromHex('f4 90'), false, 2)).closeCode).toBe(1007);
   });
 
   test('a single-frame text message with invalid UTF-8 fails at finish()', () => {
     const a = new MessageAssembler(1000);
     a.begin(1);
-    a.addFrame(2, false);
+    a.addFrame(2, true);
     a.addPiece(fromHex('c0 80'), true, 2);
     expect(thrown(() => a.finish()).closeCode).toBe(1007);
   });
@@ -114,9 +114,9 @@ describe('MessageAssembler', () => {
   test('a text message that ends inside a character fails at finish()', () => {
     const a = new MessageAssembler(1000);
     a.begin(1);
-    a.addFrame(2, true);
+    a.addFrame(2, false);
     a.addPiece(fromHex('61 e2'), false, 2);
-    a.addFrame(1, true);
+    a.addFrame(1, false);
     a.addPiece(fromHex('82'), false, 3);
     const error = thrown(() => a.finish());
     expect(error.closeCode).toBe(1007);
@@ -137,9 +137,9 @@ describe('MessageAssembler', () => {
 
       const tight = new MessageAssembler(limit - 1);
       tight.begin(2);
-      tight.addFrame(50, true);
+      tight.addFrame(50, false);
       tight.addPiece(Buffer.alloc(50), false, 50);
-      const error = thrown(() => tight.addFrame(50, true));
+      const error = thrown(() => tight.addFrame(50, false));
       expect(error.closeCode).toBe(1009);
       expect(error.message).toBe('Maximum message size exceeded.');
       expect(error.code).toBe('WS_ERR_MESSAGE_TOO_BIG');
@@ -148,40 +148,40 @@ describe('MessageAssembler', () => {
     test('the first fragment is charged too', () => {
       const a = new MessageAssembler(100);
       a.begin(2);
-      expect(() => a.addFrame(100 - FRAGMENT_OVERHEAD, true)).not.toThrow();
+      expect(() => a.addFrame(100 - FRAGMENT_OVERHEAD, false)).not.toThrow();
       const b = new MessageAssembler(100);
       b.begin(2);
-      expect(thrown(() => b.addFrame(100 - FRAGMENT_OVERHEAD + 1, true)).closeCode).toBe(1009);
+      expect(thrown(() => b.addFrame(100 - FRAGMENT_OVERHEAD + 1, false)).closeCode).toBe(1009);
     });
 
     test('a flood of empty fragments is bounded', () => {
       const a = new MessageAssembler(100);
       a.begin(2);
       for (let i = 1; i <= 6; i++) {
-        a.addFrame(0, true);
+        a.addFrame(0, false);
         a.addPiece(Buffer.alloc(0), false, 0);
       }
-      expect(thrown(() => a.addFrame(0, true)).message).toBe('Maximum message size exceeded.');
+      expect(thrown(() => a.addFrame(0, false)).message).toBe('Maximum message size exceeded.');
     });
 
-    test('a single frame is not limited when limitSingleFrame is false', () => {
+    test('a single frame is not limited when singleFrameMessage is true', () => {
       const a = new MessageAssembler(10);
       a.begin(2);
-      a.addFrame(1000, false);
+      a.addFrame(1000, true);
       a.addPiece(Buffer.alloc(1000, 1), true, 1000);
       expect((a.finish() as Buffer).length).toBe(1000);
       // Also when its payload arrives in pieces.
       a.begin(1);
-      a.addFrame(1000, false);
+      a.addFrame(1000, true);
       a.addPiece(Buffer.alloc(400, 0x61), false, 1000);
       a.addPiece(Buffer.alloc(600, 0x62), false, 1000);
       expect(a.finish()).toBe('a'.repeat(400) + 'b'.repeat(600));
     });
 
-    test('a single frame is limited when limitSingleFrame is true', () => {
+    test('a single frame is limited when singleFrameMessage is false', () => {
       const a = new MessageAssembler(10);
       a.begin(2);
-      expect(thrown(() => a.addFrame(11, true)).closeCode).toBe(1009);
+      expect(thrown(() => a.addFrame(11, false)).closeCode).toBe(1009);
     });
 
     test('the limit is exposed as maxMessageSize', () => {
@@ -217,7 +217,7 @@ describe('MessageAssembler', () => {
   test('clear() drops a message in progress; begin() starts afresh', () => {
     const a = new MessageAssembler(100);
     a.begin(1);
-    a.addFrame(3, true);
+    a.addFrame(3, false);
     a.addPiece(fromHex('61 62 e2'), false, 3);
     a.clear();
     expect(a.active).toBe(false);

@@ -18,15 +18,24 @@ const BASE = {
   maxFrameSize: 0x100000,
   maxMessageSize: 0x800000,
   assembleFragments: true,
-  fragmentOutgoing: true,
-  fragmentationThreshold: 0x4000,
 };
 
-function setup(role: Role, overrides: Partial<ProtocolOptions> = {}) {
+/** The live send settings, as a connection's config holds them; tests may change them mid-way. */
+interface Settings {
+  fragmentOutgoingMessages?: boolean;
+  fragmentationThreshold?: number;
+  maxReceivedFrameSize?: number;
+}
+
+type SetupOptions = Partial<ProtocolOptions> & { fragmentOutgoing?: boolean; fragmentationThreshold?: number };
+
+function setup(role: Role, overrides: SetupOptions = {}) {
   const handler = new RecordingProtocolHandler();
   const sink = new RecordingSink();
-  const proto = new WebSocketProtocol(handler, sink, { ...BASE, role, ...overrides });
-  return { handler, sink, proto };
+  const { fragmentOutgoing, fragmentationThreshold, ...options } = overrides;
+  const settings: Settings = { fragmentOutgoingMessages: fragmentOutgoing ?? true, fragmentationThreshold: fragmentationThreshold ?? 0x4000 };
+  const proto = new WebSocketProtocol(handler, sink, { ...BASE, role, settings, ...options });
+  return { handler, sink, proto, settings };
 }
 
 const PEER_KEY = [0x11, 0x82, 0x7f, 0xe4];
@@ -281,7 +290,6 @@ describe.each(ROLES)('%s receives', (role) => {
       feed(proto, Buffer.concat([f({ opcode: 0, payload: 'x' }), f({ opcode: 1, payload: 'later' })]));
       feed(proto, f({ opcode: 1, payload: 'even later' }));
       expect(handler.types).toEqual(['error']);
-      expect(proto.isDiscarding).toBe(true);
     });
   });
 
@@ -294,7 +302,7 @@ describe.each(ROLES)('%s receives', (role) => {
 
     test(`${role} receives an empty close frame → code 1005, valid`, () => {
       expect(closeOf(Buffer.alloc(0)).events).toEqual([
-        { type: 'close', close: { code: 1005, reason: undefined, isValid: true, hasCode: false } },
+        { type: 'close', close: { code: 1005, reason: undefined, isValid: true, reply: 1000 } },
       ]);
     });
 
@@ -303,15 +311,15 @@ describe.each(ROLES)('%s receives', (role) => {
       expect(events).toHaveLength(1);
       const e = events[0]!;
       expect(e.type === 'close' && e.close.isValid).toBe(false);
-      expect(e.type === 'close' && e.close.hasCode).toBe(false);
+      expect(e.type === 'close' && e.close.reply).toBe(1002);
     });
 
     test(`${role} receives a close frame with code and reason`, () => {
       expect(closeOf(Buffer.concat([fromHex('03 e8'), Buffer.from('bye €')])).events).toEqual([
-        { type: 'close', close: { code: 1000, reason: 'bye €', isValid: true, hasCode: true } },
+        { type: 'close', close: { code: 1000, reason: 'bye €', isValid: true, reply: 1000 } },
       ]);
       expect(closeOf(fromHex('0b b8')).events).toEqual([
-        { type: 'close', close: { code: 3000, reason: undefined, isValid: true, hasCode: true } },
+        { type: 'close', close: { code: 3000, reason: undefined, isValid: true, reply: 1000 } },
       ]);
     });
 
@@ -320,7 +328,7 @@ describe.each(ROLES)('%s receives', (role) => {
       (code) => {
         const body = Buffer.alloc(2);
         body.writeUInt16BE(code, 0);
-        expect(closeOf(body).events).toEqual([{ type: 'close', close: { code, reason: undefined, isValid: false, hasCode: true } }]);
+        expect(closeOf(body).events).toEqual([{ type: 'close', close: { code, reason: undefined, isValid: false, reply: 1002 } }]);
       },
     );
 
@@ -335,7 +343,6 @@ describe.each(ROLES)('%s receives', (role) => {
       feed(proto, Buffer.concat([f({ opcode: 1, payload: 'before' }), f({ opcode: 8, payload: fromHex('03 e8') }), f({ opcode: 1, payload: 'after' }), f({ opcode: 9 })]));
       feed(proto, f({ opcode: 1, payload: 'later' }));
       expect(handler.types).toEqual(['message', 'close']);
-      expect(proto.isDiscarding).toBe(true);
     });
 
     test(`${role} receives a close frame in the middle of a fragmented message: close, no message`, () => {
@@ -376,7 +383,6 @@ describe.each(ROLES)('%s receives', (role) => {
       };
       feed(proto, Buffer.concat([f({ opcode: 1, payload: 'one' }), f({ opcode: 1, payload: 'two' }), f({ opcode: 1, payload: 'three' })]));
       expect(handler.messages).toEqual(['one']);
-      expect(proto.isPaused).toBe(true);
       feed(proto, f({ opcode: 1, payload: 'four' }));
       expect(handler.messages).toEqual(['one']);
       proto.resume();
@@ -459,11 +465,11 @@ describe('sending', () => {
   });
 
   test('the threshold can be changed on a live protocol', () => {
-    const { sink, proto } = setup('server', { fragmentationThreshold: 100 });
-    proto.fragmentationThreshold = 3;
+    const { sink, proto, settings } = setup('server', { fragmentationThreshold: 100 });
+    settings.fragmentationThreshold = 3;
     proto.sendMessage(1, Buffer.from('abcdef'));
     expect(parseChunks(sink.bytes, []).frames).toHaveLength(2);
-    proto.fragmentOutgoing = false;
+    settings.fragmentOutgoingMessages = false;
     proto.sendMessage(1, Buffer.from('abcdef'));
     expect(parseChunks(sink.bytes, []).frames).toHaveLength(3);
   });
@@ -588,7 +594,8 @@ describe('client ↔ server round trip', () => {
         const show = (m: string | Buffer): string => (typeof m === 'string' ? `t:${m}` : `b:${m.toString('hex')}`);
         expect(receiver.messages.map(show)).toEqual(sent.map(show));
         const last = receiver.events[receiver.events.length - 1]!;
-        expect(last).toEqual({ type: 'close', close: { code, reason, isValid: true, hasCode: true } });
+        // Both ends sent their Close first: no reply is due (RFC 6455 §5.5.1).
+        expect(last).toEqual({ type: 'close', close: { code, reason, isValid: true, reply: 0 } });
       }
     }
   });
