@@ -14,6 +14,7 @@ import { checkServerResponse } from './handshake/client-response';
 import { findIllegalTokenChar } from './handshake/header-values';
 import { acceptServerExtensions, deflateOptionsFrom, describeParams, formatClientOffer } from './extensions/permessage-deflate';
 import type { IExtension } from './public-types';
+import { ConnectResult } from './promises/results';
 import WebSocketConnection = require('./WebSocketConnection');
 
 /** The merged client config (`client.config`). */
@@ -37,6 +38,8 @@ class WebSocketClient extends EventEmitter {
   /** New: the extensions agreed in the last handshake (permessage-deflate when enabled and accepted). */
   extensions: IExtension[] = [];
   _req: http.ClientRequest | null = null;
+  /** @internal the outcome of the latest connect(), for its awaitable */
+  _connecting: ConnectResult<WebSocketConnection> | null = null;
 
   constructor(config?: IClientConfig) {
     super();
@@ -57,14 +60,20 @@ class WebSocketClient extends EventEmitter {
     }
   }
 
-  /** Starts connecting; the outcome is `'connect'` or `'connectFailed'` (or `'httpResponse'`). */
+  /**
+   * Starts connecting; the outcome is `'connect'` or `'connectFailed'` (or `'httpResponse'`). As in
+   * upstream's v2, it also returns an awaitable of the connection, which rejects with the Error
+   * `'connectFailed'` gets; made lazily, so ignoring it never leaves an unhandled rejection.
+   */
   connect(
     requestUrl: string | Url | URL,
     protocols?: string | string[] | null,
     origin?: string | null,
     headers?: http.OutgoingHttpHeaders | null,
     extraRequestOptions?: http.RequestOptions | null,
-  ): void {
+  ): ConnectResult<WebSocketConnection> {
+    const result = new ConnectResult<WebSocketConnection>();
+    this._connecting = result;
     let list: string[];
     if (typeof protocols === 'string') list = protocols.length > 0 ? [protocols] : [];
     else list = Array.isArray(protocols) ? protocols : [];
@@ -146,6 +155,7 @@ class WebSocketClient extends EventEmitter {
     this._req = request;
     const onError = (error: Error): void => {
       this._req = null;
+      result.failed(error);
       this.emit('connectFailed', error);
     };
     request.on('error', onError);
@@ -162,6 +172,7 @@ class WebSocketClient extends EventEmitter {
     request.on('response', (response: http.IncomingMessage) => {
       this._req = null;
       if (this.listenerCount('httpResponse') > 0) {
+        result.failed(new Error(`Server responded with a non-101 status: ${response.statusCode} ${response.statusMessage}`));
         this.emit('httpResponse', response, this);
         response.socket?.end();
         return;
@@ -174,6 +185,7 @@ class WebSocketClient extends EventEmitter {
       );
     });
     request.end();
+    return result;
   }
 
   /** Checks the 101 response; fails or completes the handshake. */
@@ -202,7 +214,9 @@ class WebSocketClient extends EventEmitter {
   /** Ends the socket and emits `'connectFailed'` with an Error. */
   failHandshake(errorDescription: string): void {
     if (this.socket && this.socket.writable) this.socket.end();
-    this.emit('connectFailed', new Error(errorDescription));
+    const error = new Error(errorDescription);
+    this._connecting?.failed(error);
+    this.emit('connectFailed', error);
   }
 
   /** Creates the connection, emits `'connect'`, then feeds bytes that came with the 101. */
@@ -211,9 +225,10 @@ class WebSocketClient extends EventEmitter {
     const connection = new WebSocketConnection(socket, this.extensions, this.protocol, true, this.config);
     connection.webSocketVersion = this.config.webSocketVersion;
     connection._addSocketEventListeners();
+    this._connecting?.succeeded(connection);
     this.emit('connect', connection);
     const first = this.firstDataChunk;
-    if (first && first.length > 0) connection.handleSocketData(first);
+    if (first && first.length > 0) connection._receiveHandshakeHead(first);
     this.firstDataChunk = null;
   }
 

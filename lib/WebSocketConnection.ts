@@ -11,6 +11,10 @@ import type { SendOptions } from './protocol/protocol';
 import type { ReceivedFrame } from './protocol/events';
 import type { WriteCallback } from './protocol/output-sink';
 import { ConnectionEvents } from './connection/connection-events';
+import { CloseResult, SendResult } from './promises/results';
+import { messageIterator, type MessageIteratorOptions } from './promises/message-iterator';
+import { WriteToken } from './transport/write-token';
+import { closedError } from './protocol/output-sink';
 import { CLOSE_DESCRIPTIONS, CLOSE_REASONS, descriptionOf } from './close-reasons';
 import type { IStringified, Message } from './public-types';
 import WebSocketFrame = require('./WebSocketFrame');
@@ -70,11 +74,28 @@ class WebSocketConnection extends ConnectionEvents {
     });
   }
 
+  // ---- upstream v2: async iteration ----
+
+  /**
+   * `for await (const message of connection.messages())`: the messages `'message'` delivers, in
+   * order; ends on a normal close (1000, 1001, 1005), throws on any other (lib/promises/message-iterator).
+   */
+  messages(options?: MessageIteratorOptions): AsyncIterableIterator<Message> {
+    return messageIterator(this, options);
+  }
+
   // ---- closing ----
 
-  /** Starts the closing handshake (RFC 6455 §7.1.2); `'close'` follows when the socket closes. */
-  close(reasonCode?: number, description?: string): void {
-    if (!this.connected) return;
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2); `'close'` follows when the socket closes. As in
+   * upstream's v2, returns an awaitable of `{ reasonCode, description }` that settles with `'close'`.
+   */
+  close(reasonCode?: number, description?: string): CloseResult {
+    if (this.connected) this._startClose(reasonCode, description);
+    return new CloseResult(this);
+  }
+
+  private _startClose(reasonCode: number | undefined, description: string | undefined): void {
     this._debug('close: reasonCode = %d', reasonCode);
     const code = typeof reasonCode === 'number' ? reasonCode : CLOSE_REASONS.CLOSE_REASON_NORMAL;
     // RFC 6455 §7.4.1: 1004-1006 and 1015 "MUST NOT be set as a status code in a Close control frame".
@@ -144,30 +165,73 @@ class WebSocketConnection extends ConnectionEvents {
 
   // ---- sending: each send reaches the socket before it returns (lib/transport/socket-output) ----
 
-  /** Sends a Buffer as binary, anything else with a `toString()` as text. */
-  send(data: Buffer | IStringified, cb?: WriteCallback, options?: SendOptions): void {
+  /** Sends a Buffer as binary, anything else with a `toString()` as text (awaitable without a callback). */
+  send(data: Buffer | IStringified, cb: WriteCallback, options?: SendOptions): void;
+  send(data: Buffer | IStringified, cb?: undefined, options?: SendOptions): SendResult;
+  send(data: Buffer | IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void;
+  send(data: Buffer | IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void {
     if (Buffer.isBuffer(data)) {
-      this.sendBytes(data, cb, options);
+      return this.sendBytes(data, cb, options);
     } else if (typeof data.toString === 'function') {
-      this.sendUTF(data, cb, options);
+      return this.sendUTF(data, cb, options);
     } else {
       throw new Error('Data provided must either be a Node Buffer or implement toString()');
     }
   }
 
-  /** Sends a text message (`data.toString()` as UTF-8). */
-  sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): void {
+  /**
+   * Sends a text message (`data.toString()` as UTF-8). Without a callback it returns an awaitable
+   * that settles once the bytes are handed to the kernel (upstream's v2); with one, nothing.
+   */
+  sendUTF(data: IStringified, cb: WriteCallback, options?: SendOptions): void;
+  sendUTF(data: IStringified, cb?: undefined, options?: SendOptions): SendResult;
+  sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void;
+  sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void {
     this._debug('sendUTF');
-    this._protocol.sender.sendText(data.toString(), cb, options);
+    const text = data.toString();
+    if (cb !== undefined) {
+      this._protocol.sender.sendText(text, cb, options);
+      return;
+    }
+    return this._sendAwaitable(text, options);
   }
 
-  /** Sends a binary message. */
-  sendBytes(data: Buffer, cb?: WriteCallback, options?: SendOptions): void {
+  /** Sends a binary message; without a callback, returns an awaitable as `sendUTF` does. */
+  sendBytes(data: Buffer, cb: WriteCallback, options?: SendOptions): void;
+  sendBytes(data: Buffer, cb?: undefined, options?: SendOptions): SendResult;
+  sendBytes(data: Buffer, cb?: WriteCallback, options?: SendOptions): SendResult | void;
+  sendBytes(data: Buffer, cb?: WriteCallback, options?: SendOptions): SendResult | void {
     this._debug('sendBytes');
     if (!Buffer.isBuffer(data)) {
       throw new Error('You must pass a Node Buffer object to WebSocketConnection.prototype.sendBytes()');
     }
-    this._protocol.sender.sendMessage(Opcode.BINARY, data, cb, options);
+    if (cb !== undefined) {
+      this._protocol.sender.sendMessage(Opcode.BINARY, data, cb, options);
+      return;
+    }
+    return this._sendAwaitable(data, options);
+  }
+
+  /**
+   * A send nobody gave a callback: it shares the completion token of the write its bytes leave in
+   * (one per write, not per message), or, behind a compression, gets a token of its own.
+   */
+  private _sendAwaitable(payload: string | Buffer, options: SendOptions | undefined): SendResult {
+    const sender = this._protocol.sender;
+    if (sender.mayDefer) {
+      const token = new WriteToken();
+      if (typeof payload === 'string') sender.sendText(payload, token.callback, options);
+      else sender.sendMessage(Opcode.BINARY, payload, token.callback, options);
+      return new SendResult(token);
+    }
+    const output = this._output;
+    output.hold();
+    try {
+      const sent = typeof payload === 'string' ? sender.sendText(payload, undefined, options) : sender.sendMessage(Opcode.BINARY, payload, undefined, options);
+      return sent ? new SendResult(output.completionToken()) : new SendResult(null, closedError());
+    } finally {
+      output.release();
+    }
   }
 
   /** Sends a ping; a payload longer than 125 bytes is cut to 125 (RFC 6455 §5.5). */

@@ -7,7 +7,7 @@
 import type { WebSocketError } from '../codec/errors';
 import type { ReceivedClose } from '../protocol/events';
 import type { WriteCallback } from '../protocol/output-sink';
-import { BACKPRESSURE, INFLATING } from '../transport/socket-input';
+import { BACKPRESSURE, CONSUMER, INFLATING } from '../transport/socket-input';
 import { CLOSE_REASONS, descriptionOf } from '../close-reasons';
 import type { IStringified, Message } from '../public-types';
 import { ConnectionFields } from './connection-fields';
@@ -55,9 +55,10 @@ export abstract class ConnectionEvents extends ConnectionFields {
   handleGracePeriodTimer(): void {
     this._debug('handleGracePeriodTimer');
     this._timers.fired('grace');
-    if (this._input.has(BACKPRESSURE)) {
-      // We stopped reading ourselves (the peer is not reading our output): its answer may be
-      // waiting unread, so silence proves nothing. Keep pinging; 'drain' resumes reading.
+    if (this._input.has(BACKPRESSURE | CONSUMER)) {
+      // We stopped reading ourselves (the peer is not reading our output, or a messages() consumer
+      // is behind): its answer may be waiting unread, so silence proves nothing. Keep pinging;
+      // reading resumes on 'drain' or when the consumer catches up.
       this.setKeepaliveTimer();
       return;
     }
@@ -75,6 +76,17 @@ export abstract class ConnectionEvents extends ConnectionFields {
     // so a peer that streams data after its Close cannot grow our memory.
     if (!this.connected) return;
     this._input.push(data);
+  }
+
+  /**
+   * The bytes that came with the handshake response (client side). Parsed one macrotask later than
+   * other input (setImmediate, not nextTick), and everything received meanwhile waits behind them:
+   * code that awaits `client.connect()` resumes in a microtask, and so gets to attach its
+   * `'message'` listener or `messages()` iterator before these first messages are emitted.
+   */
+  _receiveHandshakeHead(data: Buffer): void {
+    this.setKeepaliveTimer();
+    if (this.connected) this._input.pushDeferred(data);
   }
 
   /** Parses what has been received; replies made meanwhile leave in one write when the batch ends. */

@@ -362,24 +362,24 @@ export class WebSocketProtocol implements FrameHandler {
 
   // ---- sending: the Sender's methods, under the names the transport and tests use ----
 
-  /** Sends a text or binary message, fragmented per the live settings. */
-  sendMessage(opcode: number, payload: Buffer, callback?: WriteCallback, options?: SendOptions): void {
-    this.sender.sendMessage(opcode, payload, callback, options);
+  /** Sends a text or binary message, fragmented per the live settings; false when refused. */
+  sendMessage(opcode: number, payload: Buffer, callback?: WriteCallback, options?: SendOptions): boolean {
+    return this.sender.sendMessage(opcode, payload, callback, options);
   }
 
-  /** Sends a text message given as a string. */
-  sendText(text: string, callback?: WriteCallback, options?: SendOptions): void {
-    this.sender.sendText(text, callback, options);
+  /** Sends a text message given as a string; false when refused. */
+  sendText(text: string, callback?: WriteCallback, options?: SendOptions): boolean {
+    return this.sender.sendText(text, callback, options);
   }
 
-  /** Sends one frame as given, masked when this is a client. */
-  sendFrame(fields: FrameHeaderFields, payload: Buffer, callback?: WriteCallback): void {
-    this.sender.sendFrame(fields, payload, callback);
+  /** Sends one frame as given, masked when this is a client; false when refused. */
+  sendFrame(fields: FrameHeaderFields, payload: Buffer, callback?: WriteCallback): boolean {
+    return this.sender.sendFrame(fields, payload, callback);
   }
 
   /** Sends a ping or pong; the payload must already fit 125 bytes (RFC 6455 §5.5). */
-  sendControl(opcode: typeof Opcode.PING | typeof Opcode.PONG, payload: Buffer, callback?: WriteCallback): void {
-    this.sender.sendFrame({ fin: true, rsv1: false, opcode }, payload, callback);
+  sendControl(opcode: typeof Opcode.PING | typeof Opcode.PONG, payload: Buffer, callback?: WriteCallback): boolean {
+    return this.sender.sendFrame({ fin: true, rsv1: false, opcode }, payload, callback);
   }
 
   /** Sends our Close once (see Sender.sendClose); `then` runs once it is in the output. */

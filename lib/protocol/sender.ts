@@ -54,6 +54,14 @@ export class Sender {
     private readonly closing: ClosingHandshake,
   ) {}
 
+  /**
+   * Whether a send may wait behind a compression (permessage-deflate was agreed): its bytes then
+   * reach the output later than the send call, so whoever awaits it needs its own callback.
+   */
+  get mayDefer(): boolean {
+    return this.deflate !== null;
+  }
+
   /** The payload size above which a message is split, or 0 for "never" (read live). */
   private threshold(): number {
     const settings = this.settings;
@@ -73,9 +81,12 @@ export class Sender {
     return true;
   }
 
-  /** Sends a text or binary message, as one write; `callback` runs after its last frame is written. */
-  sendMessage(opcode: number, payload: Buffer, callback?: WriteCallback, options?: SendOptions): void {
-    if (this.refused(callback)) return;
+  /**
+   * Sends a text or binary message, as one write; `callback` runs after its last frame is written.
+   * Returns false when the send was refused (our Close is out).
+   */
+  sendMessage(opcode: number, payload: Buffer, callback?: WriteCallback, options?: SendOptions): boolean {
+    if (this.refused(callback)) return false;
     const out = this.out;
     out.hold();
     try {
@@ -83,11 +94,12 @@ export class Sender {
     } finally {
       out.release();
     }
+    return true;
   }
 
-  /** Sends a text message given as a string, as one write; a single plain frame skips a copy. */
-  sendText(text: string, callback?: WriteCallback, options?: SendOptions): void {
-    if (this.refused(callback)) return;
+  /** Sends a text message given as a string, as one write; a single plain frame skips a copy. Returns false when refused. */
+  sendText(text: string, callback?: WriteCallback, options?: SendOptions): boolean {
+    if (this.refused(callback)) return false;
     const out = this.out;
     out.hold();
     try {
@@ -95,6 +107,7 @@ export class Sender {
     } finally {
       out.release();
     }
+    return true;
   }
 
   private encodeText(text: string, callback: WriteCallback | undefined, options: SendOptions | undefined): void {
@@ -186,9 +199,9 @@ export class Sender {
     else fn();
   }
 
-  /** Sends one frame as given (WebSocket-Node's `sendFrame`), masked when this is a client. */
-  sendFrame(fields: FrameHeaderFields, payload: Buffer, callback?: WriteCallback): void {
-    if (this.refused(callback)) return;
+  /** Sends one frame as given (WebSocket-Node's `sendFrame`), masked when this is a client. Returns false when refused. */
+  sendFrame(fields: FrameHeaderFields, payload: Buffer, callback?: WriteCallback): boolean {
+    if (this.refused(callback)) return false;
     const out = this.out;
     out.hold();
     try {
@@ -196,6 +209,7 @@ export class Sender {
     } finally {
       out.release();
     }
+    return true;
   }
 
   private enqueueFrame(fields: FrameHeaderFields, payload: Buffer, callback: WriteCallback | undefined): void {

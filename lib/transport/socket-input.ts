@@ -11,6 +11,8 @@ import type { Socket } from 'node:net';
 /** Why reading is stopped, besides the application: bit flags, so each reason is released alone. */
 export const INFLATING = 1;
 export const BACKPRESSURE = 2;
+/** A consumer of `connection.messages()` has more buffered than it wants. */
+export const CONSUMER = 4;
 
 /** What the input calls back into: WebSocket-Node's `processReceivedData` on the connection. */
 export interface InputHost {
@@ -22,7 +24,7 @@ export class SocketInput {
   /** Chunks received but not yet parsed; null when none. */
   private received: Buffer[] | null = null;
   private scheduled = false;
-  /** INFLATING | BACKPRESSURE: the reasons of ours that currently stop reading. */
+  /** INFLATING | BACKPRESSURE | CONSUMER: the reasons of ours that currently stop reading. */
   private reasons = 0;
   /** Paused by the application: reading and parsing wait for its `resume()`. */
   userPaused = false;
@@ -43,6 +45,14 @@ export class SocketInput {
   push(chunk: Buffer): void {
     (this.received ??= []).push(chunk);
     this.schedule();
+  }
+
+  /** Keeps a chunk and parses it (with whatever follows it) on the next macrotask instead. */
+  pushDeferred(chunk: Buffer): void {
+    (this.received ??= []).push(chunk);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(processOnTick, this.host);
   }
 
   /** Takes every chunk kept so far. */

@@ -8,6 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { closedError, type OutputSink, type WriteCallback } from '../protocol/output-sink';
+import { WriteToken } from './write-token';
 
 /** Below this total, copying the frames into one buffer is cheaper than a writev of many. */
 const CONCAT_LIMIT = 16384;
@@ -21,6 +22,8 @@ export class SocketOutput implements OutputSink {
   private bytes = 0;
   private callbacks: WriteCallback[] | null = null;
   protected holds = 0;
+  /** The completion token of the write being gathered, if a send asked for one. */
+  private token: WriteToken | null = null;
   /**
    * WebSocket-Node's `outputBufferFull`: `!socket.write(...)` of the last write (so a stand-in
    * socket whose write returns nothing counts as full, as there).
@@ -47,6 +50,19 @@ export class SocketOutput implements OutputSink {
   /** @internal OutputSink */
   pushCallback(callback: WriteCallback): void {
     (this.callbacks ??= []).push(callback);
+  }
+
+  /**
+   * The token of the write that will carry what is pushed next (made on first use, one per write):
+   * call it only between hold() and release(), after pushing, so the write it names is still to come.
+   */
+  completionToken(): WriteToken {
+    let token = this.token;
+    if (token === null) {
+      token = this.token = new WriteToken();
+      this.pushCallback(token.callback);
+    }
+    return token;
   }
 
   /** @internal OutputSink: a socket write callback never runs inside write(), nor does this. */
@@ -81,6 +97,7 @@ export class SocketOutput implements OutputSink {
     const bytes = this.bytes;
     this.chunks = null;
     this.callbacks = null;
+    this.token = null;
     this.bytes = 0;
     const socket = this.socket;
     const done = callbacks === null ? undefined : makeDone(callbacks);

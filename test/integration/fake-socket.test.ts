@@ -495,8 +495,15 @@ describe.each(['server', 'client'] as const)('%s role: each send method calls so
       expect(ours.sequence).toEqual(pinned.ours);
     }
 
-    // Return value, callback, events, state.
-    expect(ours.returned).toEqual(upstream.returned);
+    // Return value, callback, events, state. A send or close without a callback returns upstream
+    // v2's awaitable (docs/compat.md, "Promises"); 1.0.35 returns undefined there.
+    const awaitable = ours.returned !== null && typeof ours.returned === 'object' && typeof (ours.returned as { then?: unknown }).then === 'function';
+    if (awaitable) {
+      expect(upstream.returned).toBeUndefined();
+      expect(c.usesCallback === true && !/close/.test(c.title)).toBe(false);
+    } else {
+      expect(ours.returned).toEqual(upstream.returned);
+    }
     if (c.usesCallback === true) {
       expect(upstream.callbackCallsSync).toBe(0);
       expect(ours.callbackCallsSync).toBe(0);

@@ -1,6 +1,6 @@
 /**
- * The layers of lib/ import one way only: codec → extensions → protocol → transport → connection →
- * public classes (handshake beside protocol, for the public classes). The connection layer holds
+ * The layers of lib/ import one way only: codec → extensions → protocol → transport → connection and
+ * promises → public classes → streams (handshake beside protocol, for the public classes). The connection layer holds
  * WebSocketConnection's state and handlers; it may use the top-level support modules (config,
  * close reasons, types, logger) but no public class. Lower layers never touch sockets or timers,
  * and the core (codec, protocol) schedules nothing and runs no zlib of its own.
@@ -18,6 +18,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   protocol: ['codec', 'extensions', 'protocol'],
   transport: ['codec', 'extensions', 'protocol', 'transport'],
   connection: ['codec', 'extensions', 'protocol', 'transport', 'connection', '(support)'],
+  // The promise layer (connection.messages(), ...) drives the transport but sees the connection
+  // only through structural interfaces, so it never imports a public class.
+  promises: ['codec', 'protocol', 'transport', 'promises', '(support)'],
+  // Stream adapters are built on the public classes, as a user's code would be; nothing imports them back.
+  streams: ['codec', 'extensions', 'protocol', 'transport', 'promises', 'streams', '(support)', '(public classes)'],
 };
 
 /** Top-level files: the public classes are capitalised (WebSocketServer, W3CWebSocket, ...). */
