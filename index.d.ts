@@ -14,6 +14,20 @@ import version = require('./types/lib/version');
 import WebSocketRouterRequest = require('./types/lib/WebSocketRouterRequest');
 
 export { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version };
+// New in this package: stream adapters (docs/streams.md) and the promise API's types (docs/promises.md).
+export { createWebSocketStream } from './types/lib/streams/create-websocket-stream';
+export type { CreateWebSocketStreamOptions, StreamableConnection } from './types/lib/streams/create-websocket-stream';
+export { WebSocketStream, WebSocketError } from './types/lib/streams/websocket-stream';
+export type {
+  WebSocketStreamOptions,
+  WebSocketOpenInfo,
+  WebSocketCloseResult,
+  WebSocketCloseInfo,
+  WebSocketStreamChunk,
+} from './types/lib/streams/websocket-stream';
+export { ConnectionClosedError } from './types/lib/promises/message-iterator';
+export type { MessageIteratorOptions } from './types/lib/promises/message-iterator';
+export type { SendResult, CloseResult, ConnectResult, CloseOutcome } from './types/lib/promises/results';
 export type { IConfig, IServerConfig, IClientConfig, PerMessageDeflateOptions } from './types/lib/config';
 export type {
   IStringified,

@@ -19,8 +19,11 @@ const MICRO = path.join(BENCH, 'micro.js');
 // Every implementation has an echo server in servers/<name>.js and a client in clients/<name>.js;
 // `raw` is the ceiling on both sides (its client is the load generator itself).
 // 'ours-before' is this package at an earlier commit (bench/before.sh builds it); never a default.
-const IMPLS = ['ours', 'websocket', 'ws', 'ws-nobufferutil', 'raw', 'ours-before'];
-const DEFAULT_IMPLS = IMPLS.filter((i) => i !== 'ours-before');
+// 'ours-async' is this package's server written with for await + await send (server rows only,
+// see SERVER_ONLY in lib/scenarios.js); asked for by name, so the default run stays as it was.
+const IMPLS = ['ours', 'websocket', 'ws', 'ws-nobufferutil', 'raw', 'ours-async', 'ours-before'];
+const OPT_IN = ['ours-async', 'ours-before'];
+const DEFAULT_IMPLS = IMPLS.filter((i) => !OPT_IN.includes(i));
 const BASELINE = 'ws';
 const EXPECT_NATIVE = { ws: true, 'ws-nobufferutil': false }; // bufferutil loaded or not
 
@@ -28,7 +31,7 @@ const HELP = `Usage: node bench/run.js [options]     (npm run bench -- [options]
 
   --scenario LIST   scenario ids or groups, comma separated (default: all)
                     groups: ${Object.keys(GROUPS).join(', ')}
-  --impl LIST       implementations (default: ${DEFAULT_IMPLS.join(',')}; also ours-before)
+  --impl LIST       implementations (default: ${DEFAULT_IMPLS.join(',')}; also ${OPT_IN.join(', ')})
   --runs N          runs per cell, median reported (default 3)
   --duration S      measured seconds per run (default 3)
   --warmup S        unmeasured seconds before each run (default 1)
@@ -577,10 +580,17 @@ function summarize(results, o) {
   return rows;
 }
 
+// Extra ratio columns, each shown when both implementations ran: ours against upstream, and the
+// for-await server against the event-API one (what the async layer costs on the same server).
+const PAIR_RATIOS = [
+  ['ours', 'websocket'],
+  ['ours-async', 'ours'],
+];
+
 function markdownTable(rows, impls) {
   const head = ['scenario', 'unit', ...impls];
-  const showVsUpstream = impls.includes('ours') && impls.includes('websocket');
-  if (showVsUpstream) head.push('ours ÷ websocket');
+  const pairs = PAIR_RATIOS.filter(([a, b]) => impls.includes(a) && impls.includes(b));
+  for (const [a, b] of pairs) head.push(`${a} ÷ ${b}`);
   const out = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const row of rows) {
     const base = row.cells[BASELINE] ? row.cells[BASELINE].median : null;
@@ -598,10 +608,10 @@ function markdownTable(rows, impls) {
       if (c.failed && c.median !== null) s += ` *${c.failed} failed*`;
       cells.push(s);
     }
-    if (showVsUpstream) {
-      const a = row.cells.ours;
-      const b = row.cells.websocket;
-      cells.push(a && b ? fmtRatio(ratio(a.median, b.median)) : '');
+    for (const [a, b] of pairs) {
+      const x = row.cells[a];
+      const y = row.cells[b];
+      cells.push(x && y ? fmtRatio(ratio(x.median, y.median)) : '');
     }
     out.push(`| ${cells.join(' | ')} |`);
   }
@@ -750,7 +760,8 @@ async function main() {
         reason = err.message;
       }
     }
-    if (!reason && needsClients && impl !== 'raw') {
+    // Only implementations that will run a client row need their client module to load.
+    if (!reason && impl !== 'raw' && o.scenarios.some((s) => s.type === 'client' && supports(s, impl))) {
       const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(impl === 'ours' ? 'websocket' : impl === 'websocket' ? 'websocket-upstream' : 'ws')})`], {
         cwd: ROOT,
         encoding: 'utf8',

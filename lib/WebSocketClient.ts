@@ -3,6 +3,7 @@
  * with WebSocket-Node's argument checks, header precedence, events and error messages.
  */
 import { EventEmitter } from 'node:events';
+import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Socket } from 'node:net';
@@ -25,6 +26,11 @@ const EXCLUDED_TLS_OPTIONS = new Set(['hostname', 'port', 'method', 'path', 'hea
 
 /** A WebSocket client; see the module comment. */
 class WebSocketClient extends EventEmitter {
+  /** EventEmitter's hook for a rejected async listener (captureRejections): lib/promises/listener-rejections.ts. */
+  [kRejection](error: unknown): void {
+    handleListenerRejection(error);
+  }
+
   config: ClientConfig;
   url: Url | undefined;
   protocols: string[] = [];
@@ -42,7 +48,8 @@ class WebSocketClient extends EventEmitter {
   _connecting: ConnectResult<WebSocketConnection> | null = null;
 
   constructor(config?: IClientConfig) {
-    super();
+    // Async listeners' rejections: see lib/promises/listener-rejections.ts.
+    super(CAPTURE_REJECTIONS);
     const merged = clientDefaults() as ClientConfig;
     if (config) {
       let tlsOptions: https.RequestOptions = {};
@@ -63,7 +70,9 @@ class WebSocketClient extends EventEmitter {
   /**
    * Starts connecting; the outcome is `'connect'` or `'connectFailed'` (or `'httpResponse'`). As in
    * upstream's v2, it also returns an awaitable of the connection, which rejects with the Error
-   * `'connectFailed'` gets; made lazily, so ignoring it never leaves an unhandled rejection.
+   * `'connectFailed'` gets; made lazily, so ignoring it never leaves an unhandled rejection. Typed
+   * `void & ConnectResult` so that code written against @types (which says void) still compiles;
+   * in TypeScript, `await (client.connect(url) as ConnectResult<connection>)` types the connection.
    */
   connect(
     requestUrl: string | Url | URL,
@@ -71,7 +80,7 @@ class WebSocketClient extends EventEmitter {
     origin?: string | null,
     headers?: http.OutgoingHttpHeaders | null,
     extraRequestOptions?: http.RequestOptions | null,
-  ): ConnectResult<WebSocketConnection> {
+  ): void & ConnectResult<WebSocketConnection> {
     const result = new ConnectResult<WebSocketConnection>();
     this._connecting = result;
     let list: string[];
@@ -185,7 +194,7 @@ class WebSocketClient extends EventEmitter {
       );
     });
     request.end();
-    return result;
+    return result as void & ConnectResult<WebSocketConnection>;
   }
 
   /** Checks the 101 response; fails or completes the handshake. */

@@ -90,9 +90,9 @@ class WebSocketConnection extends ConnectionEvents {
    * Starts the closing handshake (RFC 6455 §7.1.2); `'close'` follows when the socket closes. As in
    * upstream's v2, returns an awaitable of `{ reasonCode, description }` that settles with `'close'`.
    */
-  close(reasonCode?: number, description?: string): CloseResult {
+  close(reasonCode?: number, description?: string): void & CloseResult {
     if (this.connected) this._startClose(reasonCode, description);
-    return new CloseResult(this);
+    return new CloseResult(this) as void & CloseResult;
   }
 
   private _startClose(reasonCode: number | undefined, description: string | undefined): void {
@@ -167,8 +167,8 @@ class WebSocketConnection extends ConnectionEvents {
 
   /** Sends a Buffer as binary, anything else with a `toString()` as text (awaitable without a callback). */
   send(data: Buffer | IStringified, cb: WriteCallback, options?: SendOptions): void;
-  send(data: Buffer | IStringified, cb?: undefined, options?: SendOptions): SendResult;
-  send(data: Buffer | IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void;
+  send(data: Buffer | IStringified, cb?: undefined, options?: SendOptions): void & SendResult;
+  send(data: Buffer | IStringified, cb?: WriteCallback, options?: SendOptions): void;
   send(data: Buffer | IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void {
     if (Buffer.isBuffer(data)) {
       return this.sendBytes(data, cb, options);
@@ -181,11 +181,13 @@ class WebSocketConnection extends ConnectionEvents {
 
   /**
    * Sends a text message (`data.toString()` as UTF-8). Without a callback it returns an awaitable
-   * that settles once the bytes are handed to the kernel (upstream's v2); with one, nothing.
+   * that settles once the bytes are handed to the kernel (upstream's v2); with one, nothing. The
+   * awaitable is typed `void & SendResult`: code written against @types (which says void) still
+   * compiles, `.then()` is typed, and `await` works.
    */
   sendUTF(data: IStringified, cb: WriteCallback, options?: SendOptions): void;
-  sendUTF(data: IStringified, cb?: undefined, options?: SendOptions): SendResult;
-  sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void;
+  sendUTF(data: IStringified, cb?: undefined, options?: SendOptions): void & SendResult;
+  sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): void;
   sendUTF(data: IStringified, cb?: WriteCallback, options?: SendOptions): SendResult | void {
     this._debug('sendUTF');
     const text = data.toString();
@@ -198,8 +200,8 @@ class WebSocketConnection extends ConnectionEvents {
 
   /** Sends a binary message; without a callback, returns an awaitable as `sendUTF` does. */
   sendBytes(data: Buffer, cb: WriteCallback, options?: SendOptions): void;
-  sendBytes(data: Buffer, cb?: undefined, options?: SendOptions): SendResult;
-  sendBytes(data: Buffer, cb?: WriteCallback, options?: SendOptions): SendResult | void;
+  sendBytes(data: Buffer, cb?: undefined, options?: SendOptions): void & SendResult;
+  sendBytes(data: Buffer, cb?: WriteCallback, options?: SendOptions): void;
   sendBytes(data: Buffer, cb?: WriteCallback, options?: SendOptions): SendResult | void {
     this._debug('sendBytes');
     if (!Buffer.isBuffer(data)) {

@@ -3,6 +3,7 @@
  * WebSocket-Node's properties, validation order, error messages and byte-exact responses.
  */
 import { EventEmitter } from 'node:events';
+import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { UrlWithParsedQuery } from 'node:url';
@@ -25,6 +26,11 @@ interface HandshakeError extends Error {
 
 /** One upgrade request; see the module comment. */
 class WebSocketRequest extends EventEmitter {
+  /** EventEmitter's hook for a rejected async listener (captureRejections): lib/promises/listener-rejections.ts. */
+  [kRejection](error: unknown): void {
+    handleListenerRejection(error);
+  }
+
   socket: Socket;
   httpRequest: IncomingMessage;
   serverConfig: IServerConfig;
@@ -50,7 +56,8 @@ class WebSocketRequest extends EventEmitter {
   _head: Buffer | undefined;
 
   constructor(socket: Socket, httpRequest: IncomingMessage, serverConfig: IServerConfig) {
-    super();
+    // Async listeners' rejections: see lib/promises/listener-rejections.ts.
+    super(CAPTURE_REJECTIONS);
     this.socket = socket;
     this.httpRequest = httpRequest;
     this.serverConfig = serverConfig;

@@ -1,5 +1,6 @@
 /** WebSocketRouter: dispatches a WebSocketServer's requests to handlers by path and subprotocol. */
 import { EventEmitter } from 'node:events';
+import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
 import type WebSocketServer = require('./WebSocketServer');
 import type WebSocketRequest = require('./WebSocketRequest');
 import WebSocketRouterRequest = require('./WebSocketRouterRequest');
@@ -22,13 +23,19 @@ interface RouterConfig {
 
 /** Routes requests; see the module comment. */
 class WebSocketRouter extends EventEmitter {
+  /** EventEmitter's hook for a rejected async listener (captureRejections): lib/promises/listener-rejections.ts. */
+  [kRejection](error: unknown): void {
+    handleListenerRejection(error);
+  }
+
   config: RouterConfig;
   handlers: RouteHandler[] = [];
   server: WebSocketServer | null = null;
   _requestHandler: (request: WebSocketRequest) => void;
 
   constructor(config?: RouterConfig) {
-    super();
+    // Async listeners' rejections: see lib/promises/listener-rejections.ts.
+    super(CAPTURE_REJECTIONS);
     this.config = Object.assign({ server: null }, config);
     this._requestHandler = this.handleRequest.bind(this);
     if (this.config.server) this.attachServer(this.config.server);

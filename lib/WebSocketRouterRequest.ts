@@ -1,5 +1,6 @@
 /** WebSocketRouterRequest: what a router handler receives; it accepts with the protocol the route matched. */
 import { EventEmitter } from 'node:events';
+import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
 import type { IncomingMessage } from 'node:http';
 import type { UrlWithParsedQuery } from 'node:url';
 import type { SetCookie } from './handshake/cookies';
@@ -13,6 +14,11 @@ const NO_PROTOCOL = '____no_protocol____';
 
 /** A routed request; see the module comment. */
 class WebSocketRouterRequest extends EventEmitter {
+  /** EventEmitter's hook for a rejected async listener (captureRejections): lib/promises/listener-rejections.ts. */
+  [kRejection](error: unknown): void {
+    handleListenerRejection(error);
+  }
+
   webSocketRequest: WebSocketRequest;
   protocol: string | null;
   origin: string;
@@ -25,7 +31,8 @@ class WebSocketRouterRequest extends EventEmitter {
   cookies: ICookie[];
 
   constructor(webSocketRequest: WebSocketRequest, resolvedProtocol: string) {
-    super();
+    // Async listeners' rejections: see lib/promises/listener-rejections.ts.
+    super(CAPTURE_REJECTIONS);
     this.webSocketRequest = webSocketRequest;
     this.protocol = resolvedProtocol === NO_PROTOCOL ? null : resolvedProtocol;
     this.origin = webSocketRequest.origin;

@@ -3,6 +3,7 @@
  * WebSocketRequest, dispatched to `'request'`, auto-accepted, or refused with 404, as in WebSocket-Node.
  */
 import { EventEmitter } from 'node:events';
+import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Socket } from 'node:net';
@@ -27,13 +28,19 @@ interface ServerHandlers {
 
 /** A WebSocket server; see the module comment. */
 class WebSocketServer extends EventEmitter {
+  /** EventEmitter's hook for a rejected async listener (captureRejections): lib/promises/listener-rejections.ts. */
+  [kRejection](error: unknown): void {
+    handleListenerRejection(error);
+  }
+
   config: ServerConfig | undefined;
   connections: WebSocketConnection[] = [];
   pendingRequests: WebSocketRequest[] = [];
   _handlers: ServerHandlers;
 
   constructor(config?: IServerConfig) {
-    super();
+    // Async listeners' rejections: see lib/promises/listener-rejections.ts.
+    super(CAPTURE_REJECTIONS);
     this._handlers = {
       upgrade: this.handleUpgrade.bind(this),
       requestAccepted: this.handleRequestAccepted.bind(this),

@@ -1,4 +1,7 @@
-/** The package's export map: the same keys, in the same order, as WebSocket-Node's `lib/websocket.js`. */
+/**
+ * The package's export map: the same keys, in the same order, as WebSocket-Node's `lib/websocket.js`,
+ * then what this package adds (stream adapters and the close error of the promise API), after them.
+ */
 import server = require('./WebSocketServer');
 import client = require('./WebSocketClient');
 import router = require('./WebSocketRouter');
@@ -8,5 +11,29 @@ import connection = require('./WebSocketConnection');
 import w3cwebsocket = require('./W3CWebSocket');
 import deprecation = require('./Deprecation');
 import version = require('./version');
+import streams = require('./streams/create-websocket-stream');
+import webStreams = require('./streams/websocket-stream');
+import iteration = require('./promises/message-iterator');
 
-export = { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version };
+// Plain local names, so the compiled `module.exports = { ... }` lists identifiers only: that is the
+// form Node's ESM loader (cjs-module-lexer) reads named exports from.
+const createWebSocketStream = streams.createWebSocketStream;
+const WebSocketStream = webStreams.WebSocketStream;
+const WebSocketError = webStreams.WebSocketError;
+const ConnectionClosedError = iteration.ConnectionClosedError;
+
+export = {
+  server,
+  client,
+  router,
+  frame,
+  request,
+  connection,
+  w3cwebsocket,
+  deprecation,
+  version,
+  createWebSocketStream,
+  WebSocketStream,
+  WebSocketError,
+  ConnectionClosedError,
+};

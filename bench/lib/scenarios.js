@@ -45,7 +45,7 @@ const SCENARIOS = [
     window: 8,
     unit: 'msg/s',
     deflate: true,
-    impls: ['ours', 'ws', 'ws-nobufferutil'],
+    impls: ['ours', 'ours-async', 'ws', 'ws-nobufferutil'],
     metrics: [
       { key: 'msgPerS', unit: 'msg/s' },
       { key: 'mbPerS', unit: 'MB/s' },
@@ -97,8 +97,14 @@ const GROUPS = {
   client: SCENARIOS.filter((s) => s.type === 'client').map((s) => s.id),
 };
 
-// Whether `impl` can run scenario `sc` at all (upstream websocket cannot compress).
+// Implementations that are an echo server only, with no clients/<name>.js: `ours-async` is the
+// server side of `ours` written another way, and its client would be `ours`' client.
+const SERVER_ONLY = ['ours-async'];
+
+// Whether `impl` can run scenario `sc` at all (upstream websocket cannot compress; a server-only
+// implementation has no client rows).
 function supports(sc, impl) {
+  if (sc.type === 'client' && SERVER_ONLY.includes(impl)) return false;
   return !sc.impls || sc.impls.includes(impl);
 }
 

@@ -5,12 +5,22 @@
 // BENCH_DEFLATE=1 (set by run.js for the compressed scenarios) turns on permessage-deflate with the
 // parameters in lib/deflate.js. Upstream has no such option and ignores it; the load generator
 // then reports that the server did not accept the offer.
+// `echo` answers one accepted connection; by default with the event API. `ours-async` passes its
+// own (for await + await send), so both variants share every setting above and differ only there.
 
 const http = require('http');
 const { serve, MiB } = require('./_control');
 const { oursOptions } = require('../lib/deflate');
 
-module.exports = function start(moduleName, impl) {
+// The event API, as the WebSocket-Node docs write it.
+function echoEvents(connection) {
+  connection.on('message', (message) => {
+    if (message.type === 'utf8') connection.sendUTF(message.utf8Data);
+    else connection.sendBytes(message.binaryData);
+  });
+}
+
+module.exports = function start(moduleName, impl, echo = echoEvents) {
   const { server: WebSocketServer } = require(moduleName);
   const deflate = process.env.BENCH_DEFLATE === '1' ? oursOptions() : null;
   const httpServer = http.createServer((req, res) => {
@@ -28,10 +38,7 @@ module.exports = function start(moduleName, impl) {
   });
   wsServer.on('request', (request) => {
     const connection = request.accept(null, request.origin);
-    connection.on('message', (message) => {
-      if (message.type === 'utf8') connection.sendUTF(message.utf8Data);
-      else connection.sendBytes(message.binaryData);
-    });
+    echo(connection);
     // Load generators reset their sockets at the end of a run.
     connection.on('error', () => {});
   });

@@ -5,6 +5,7 @@
  * lives there are accessors. The event handlers are ConnectionEvents', the API WebSocketConnection's.
  */
 import { EventEmitter } from 'node:events';
+import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from '../promises/listener-rejections';
 import type { Socket } from 'node:net';
 import type { WebSocketError } from '../codec/errors';
 import { deflateFromExtensions } from '../extensions/permessage-deflate';
@@ -31,6 +32,11 @@ export abstract class ConnectionFields
   extends EventEmitter
   implements ProtocolHandler, SocketHost, InputHost, OutputHost, TimerHost
 {
+  /** EventEmitter's hook for a rejected async listener (captureRejections): lib/promises/listener-rejections.ts. */
+  [kRejection](error: unknown): void {
+    handleListenerRejection(error);
+  }
+
   socket: Socket;
   /** The subprotocol; typed as `@types` has it, though it may be null or undefined when none was chosen. */
   protocol: string;
@@ -74,7 +80,8 @@ export abstract class ConnectionFields
     maskOutgoingPackets: boolean,
     config: IConfig,
   ) {
-    super();
+    // Async listeners' rejections: see lib/promises/listener-rejections.ts.
+    super(CAPTURE_REJECTIONS);
     this._debug = BufferingLogger('websocket:connection', ++connectionIds);
     this._debug('constructor');
     this.socket = socket;

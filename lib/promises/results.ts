@@ -8,6 +8,7 @@
  * would end those processes. A thenable nobody reads is just garbage.
  */
 import type { WriteToken } from '../transport/write-token';
+import { markSendFailure } from './listener-rejections';
 
 /** The awaitable kinds of outcome share this: a Promise made on first use. */
 abstract class LazyResult<T> implements PromiseLike<T> {
@@ -57,10 +58,10 @@ export class SendResult extends LazyResult<void> {
   protected settle(resolve: (value: void) => void, reject: (reason: Error) => void): void {
     const token = this.token;
     if (token === null) {
-      reject(this.error ?? new Error('The message was not sent.'));
+      reject(markSendFailure(this.error ?? new Error('The message was not sent.')));
       return;
     }
-    token.whenDone((error) => (error === undefined ? resolve() : reject(error)));
+    token.whenDone((error) => (error === undefined ? resolve() : reject(markSendFailure(error))));
   }
 }
 

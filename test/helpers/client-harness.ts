@@ -160,7 +160,11 @@ export class Tracker {
         // Cleanup must not mask the test's own failure.
       }
     }
-    for (const socket of this.sockets) socket.destroy();
+    // Newest first, so a TLS server's TLSSocket ('secureConnection') goes before the TCP socket
+    // under it ('connection'): on Node 18, destroying the TCP socket first leaves the TLSSocket
+    // without a 'close' event, and our server connection on it lingers until keepalive drops it
+    // 30 s later, holding jest open.
+    for (const socket of [...this.sockets].reverse()) socket.destroy();
     this.sockets.clear();
     const servers = this.servers.splice(0);
     await Promise.all(

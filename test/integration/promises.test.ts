@@ -9,7 +9,11 @@ import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import websocket = require('../../lib/websocket');
+import type { ConnectResult } from '../../lib/promises/results';
 import { onCleanup, cleanup, startServer, until, type WebSocketConnection } from '../helpers/server';
+
+/** What connect() returns, as TypeScript code awaits it (the declaration says `void & ConnectResult`, for @types code). */
+type Connecting = ConnectResult<WebSocketConnection>;
 
 const WebSocketClient = websocket.client;
 const ROOT = path.resolve(__dirname, '../..');
@@ -22,7 +26,7 @@ async function connectedPair(config: Record<string, unknown> = {}): Promise<{ se
   const serverMessages: string[] = [];
   const accepted = new Promise<WebSocketConnection>((resolve) => srv.ws.once('connect', resolve));
   const client = new WebSocketClient(config);
-  const connection = await client.connect(srv.url);
+  const connection = await (client.connect(srv.url) as Connecting);
   onCleanup(() => connection.drop());
   const server = await accepted;
   server.on('message', (m) => serverMessages.push(m.type === 'utf8' ? m.utf8Data : `binary:${m.binaryData.toString('hex')}`));
@@ -46,7 +50,7 @@ describe('client.connect() returns an awaitable of the connection', () => {
     client.on('connect', (connection) => {
       fromEvent = connection;
     });
-    const connection = await client.connect(srv.url);
+    const connection = await (client.connect(srv.url) as Connecting);
     onCleanup(() => connection.drop());
     expect(fromEvent).toBe(connection);
     expect(connection.connected).toBe(true);
@@ -56,7 +60,7 @@ describe('client.connect() returns an awaitable of the connection', () => {
     const client = new WebSocketClient();
     const viaEvent = new Promise<Error>((resolve) => client.once('connectFailed', resolve));
     const port = await closedPort();
-    const result = client.connect(`ws://127.0.0.1:${port}/`);
+    const result = client.connect(`ws://127.0.0.1:${port}/`) as Connecting;
     const error = await viaEvent;
     expect(error).toMatchObject({ code: 'ECONNREFUSED' });
     await expect(result).rejects.toBe(error);
@@ -65,7 +69,7 @@ describe('client.connect() returns an awaitable of the connection', () => {
   test('awaited after the outcome, it still settles with it', async () => {
     const srv = await startServer({ autoAcceptConnections: true });
     const client = new WebSocketClient();
-    const result = client.connect(srv.url);
+    const result = client.connect(srv.url) as Connecting;
     const viaEvent = await new Promise<WebSocketConnection>((resolve) => client.once('connect', resolve));
     onCleanup(() => viaEvent.drop());
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -78,7 +82,7 @@ describe('client.connect() returns an awaitable of the connection', () => {
     const client = new WebSocketClient();
     const responses: number[] = [];
     client.on('httpResponse', (response) => responses.push(response.statusCode ?? 0));
-    await expect(client.connect(srv.url)).rejects.toThrow(/non-101 status: 403/);
+    await expect(client.connect(srv.url) as Connecting).rejects.toThrow(/non-101 status: 403/);
     expect(responses).toEqual([403]);
   });
 });
@@ -91,7 +95,7 @@ describe('await client.connect() then connection.messages()', () => {
       connection.close(1000);
     });
     for (let round = 0; round < 5; round++) {
-      const connection = await new WebSocketClient().connect(srv.url);
+      const connection = await (new WebSocketClient().connect(srv.url) as Connecting);
       const received: string[] = [];
       for await (const message of connection.messages()) received.push(message.type === 'utf8' ? message.utf8Data : '');
       expect(received).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
@@ -109,7 +113,7 @@ describe('a messages() consumer that falls behind', () => {
       keepaliveGracePeriod: 100,
     });
     const accepted = new Promise<WebSocketConnection>((resolve) => srv.ws.once('connect', resolve));
-    const client = await new WebSocketClient().connect(srv.url);
+    const client = await (new WebSocketClient().connect(srv.url) as Connecting);
     onCleanup(() => client.drop());
     const server = await accepted;
     const iterator = server.messages({ highWaterMark: 2 });
@@ -231,8 +235,8 @@ describe('close() returns an awaitable of { reasonCode, description }', () => {
 });
 
 describe('no unhandled rejections for 1.x code (child processes under --unhandled-rejections=strict)', () => {
-  const run = (script: string): { status: number | null; output: string } => {
-    const child = spawnSync(process.execPath, ['--unhandled-rejections=strict', '-e', script], {
+  const run = (script: string, mode = 'strict'): { status: number | null; output: string } => {
+    const child = spawnSync(process.execPath, [`--unhandled-rejections=${mode}`, '-e', script], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 20_000,
@@ -278,6 +282,53 @@ describe('no unhandled rejections for 1.x code (child processes under --unhandle
     expect(output).toContain('still alive');
     expect(output).not.toMatch(/Unhandled|unhandled/);
     expect(status).toBe(0);
+  });
+
+  test("an async listener that returns a send which fails (1.x style `async (m) => conn.sendUTF(x)`) does not end the process", () => {
+    const { status, output } = run(`
+      const ws = require('./');
+      const http = require('http');
+      const server = http.createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const wss = new ws.server({ httpServer: server, autoAcceptConnections: true });
+        wss.on('connect', (connection) => {
+          connection.on('message', async (m) => {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            return connection.sendUTF('late reply to ' + m.utf8Data);
+          });
+          connection.on('close', () => setTimeout(() => { console.log('still alive'); wss.shutDown(); server.close(); }, 150));
+        });
+        const client = new ws.client();
+        client.on('connect', async (connection) => {
+          connection.sendUTF('hello', () => {});
+          connection.drop();
+        });
+        client.connect('ws://127.0.0.1:' + server.address().port + '/');
+      });
+    `);
+    expect(output).toContain('still alive');
+    expect(status).toBe(0);
+  });
+
+  test('an async listener that throws an error of its own still meets the process policy, as with 1.x', () => {
+    const { status, output } = run(`
+      const ws = require('./');
+      const http = require('http');
+      const server = http.createServer();
+      process.on('unhandledRejection', (reason) => { console.log('unhandled:', reason.message); process.exit(3); });
+      server.listen(0, '127.0.0.1', () => {
+        const wss = new ws.server({ httpServer: server, autoAcceptConnections: true });
+        wss.on('connect', (connection) => {
+          connection.on('message', async () => { throw new Error('application bug'); });
+        });
+        const client = new ws.client();
+        client.on('connect', (connection) => connection.sendUTF('hello', () => {}));
+        client.connect('ws://127.0.0.1:' + server.address().port + '/');
+      });
+    `, 'throw');
+    // Node's default mode: the 'unhandledRejection' hook sees the application's own error.
+    expect(output).toContain('unhandled: application bug');
+    expect(status).toBe(3);
   });
 
   test('a connection dropped by the peer while sends are pending, results ignored', () => {

@@ -17,7 +17,9 @@ import { compileConsumer, npm, packageFilesRead, staleBuildFiles, TS_DEEP_CHECK,
 const ROOT = path.resolve(__dirname, '..', '..');
 const TIMEOUT_MS = 120_000;
 
-const ROOT_KEYS = ['server', 'client', 'router', 'frame', 'request', 'connection', 'w3cwebsocket', 'deprecation', 'version'];
+// Upstream's keys in upstream's order, then ours (stream adapters, the promise API's close error).
+const UPSTREAM_KEYS = ['server', 'client', 'router', 'frame', 'request', 'connection', 'w3cwebsocket', 'deprecation', 'version'];
+const ROOT_KEYS = [...UPSTREAM_KEYS, 'createWebSocketStream', 'WebSocketStream', 'WebSocketError', 'ConnectionClosedError'];
 
 /** Runs a script of the consumer with node and parses the JSON it prints last. */
 function runNode(cwd: string, file: string): unknown {
@@ -84,9 +86,10 @@ console.log(JSON.stringify({
 const ESM_CHECK = `import websocket from 'websocket';
 import * as ns from 'websocket';
 import { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version } from 'websocket';
+import { createWebSocketStream, WebSocketStream, WebSocketError, ConnectionClosedError } from 'websocket';
 import WebSocketServer from 'websocket/lib/WebSocketServer.js';
 import WebSocketConnection from 'websocket/lib/WebSocketConnection.js';
-const named = { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version };
+const named = { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version, createWebSocketStream, WebSocketStream, WebSocketError, ConnectionClosedError };
 console.log(JSON.stringify({
   defaultKeys: Object.keys(websocket),
   nsDefaultIsDefault: ns.default === websocket,
@@ -286,9 +289,13 @@ describe('the packed package in a consumer project', () => {
       w3cwebsocket: 'function',
       deprecation: 'object',
       version: 'string',
+      createWebSocketStream: 'function',
+      WebSocketStream: 'function',
+      WebSocketError: 'function',
+      ConnectionClosedError: 'function',
     });
     expect(r['libWebsocketIsRoot']).toBe(true);
-    expect(r['sameAsRoot']).toEqual(Object.fromEntries(ROOT_KEYS.map((k) => [k, true])));
+    expect(r['sameAsRoot']).toEqual(Object.fromEntries(UPSTREAM_KEYS.map((k) => [k, true])));
     expect(r['closeNormal']).toBe(1000);
     expect(r['w3cStatics']).toEqual([0, 1, 2, 3]);
     expect(r['routerRequest']).toBe('WebSocketRouterRequest');

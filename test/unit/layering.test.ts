@@ -17,7 +17,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   handshake: ['codec', 'handshake'],
   protocol: ['codec', 'extensions', 'protocol'],
   transport: ['codec', 'extensions', 'protocol', 'transport'],
-  connection: ['codec', 'extensions', 'protocol', 'transport', 'connection', '(support)'],
+  connection: ['codec', 'extensions', 'protocol', 'transport', 'promises', 'connection', '(support)'],
   // The promise layer (connection.messages(), ...) drives the transport but sees the connection
   // only through structural interfaces, so it never imports a public class.
   promises: ['codec', 'protocol', 'transport', 'promises', '(support)'],
