@@ -215,8 +215,8 @@ class WebSocketConnection extends ConnectionEvents {
   }
 
   /**
-   * A send nobody gave a callback: it shares the completion token of the write its bytes leave in
-   * (one per write, not per message), or, behind a compression, gets a token of its own.
+   * A send nobody gave a callback: its result records where its bytes went and asks only if it is
+   * awaited, so an ignored result costs one small object (behind a compression, a token of its own).
    */
   private _sendAwaitable(payload: string | Buffer, options: SendOptions | undefined): SendResult {
     const sender = this._protocol.sender;
@@ -227,13 +227,9 @@ class WebSocketConnection extends ConnectionEvents {
       return new SendResult(token);
     }
     const output = this._output;
-    output.hold();
-    try {
-      const sent = typeof payload === 'string' ? sender.sendText(payload, undefined, options) : sender.sendMessage(Opcode.BINARY, payload, undefined, options);
-      return sent ? new SendResult(output.completionToken()) : new SendResult(null, closedError());
-    } finally {
-      output.release();
-    }
+    const gen = output.flushes;
+    const sent = typeof payload === 'string' ? sender.sendText(payload, undefined, options) : sender.sendMessage(Opcode.BINARY, payload, undefined, options);
+    return sent ? new SendResult(output, gen) : new SendResult(null, 0, closedError());
   }
 
   /** Sends a ping; a payload longer than 125 bytes is cut to 125 (RFC 6455 §5.5). */

@@ -7,7 +7,7 @@
  * send fails after a close or a connect fails, and Node's default `--unhandled-rejections=throw`
  * would end those processes. A thenable nobody reads is just garbage.
  */
-import type { WriteToken } from '../transport/write-token';
+import { WriteToken, type TokenWaiter } from '../transport/write-token';
 import { markSendFailure } from './listener-rejections';
 
 /** The awaitable kinds of outcome share this: a Promise made on first use. */
@@ -40,28 +40,39 @@ abstract class LazyResult<T> implements PromiseLike<T> {
   }
 }
 
+/** Where a send's bytes went: the connection's output, asked only when someone awaits the send. */
+export interface WriteSource {
+  whenWritten(gen: number, waiter: TokenWaiter): void;
+}
+
 /**
  * What a send without a callback returns: settles once its bytes are handed to the kernel, or
- * fails with the Error a callback would have received (sending after close, a socket error).
+ * fails with the Error a callback would have received (sending after close, a socket error). A
+ * send nobody awaits costs this object and nothing else: the output is asked about the write only
+ * when the result is awaited (a late await sees the socket as it is then).
  */
 export class SendResult extends LazyResult<void> {
-  /** The write the send's bytes left (or will leave) in, or null when the send failed at once. */
-  private readonly token: WriteToken | null;
+  /** The output and its write count when the send was made, or the send's own token, or null when it failed at once. */
+  private readonly source: WriteSource | WriteToken | null;
+  private readonly gen: number;
   private readonly error: Error | undefined;
 
-  constructor(token: WriteToken | null, error?: Error) {
+  constructor(source: WriteSource | WriteToken | null, gen = 0, error?: Error) {
     super();
-    this.token = token;
+    this.source = source;
+    this.gen = gen;
     this.error = error;
   }
 
   protected settle(resolve: (value: void) => void, reject: (reason: Error) => void): void {
-    const token = this.token;
-    if (token === null) {
+    const source = this.source;
+    if (source === null) {
       reject(markSendFailure(this.error ?? new Error('The message was not sent.')));
       return;
     }
-    token.whenDone((error) => (error === undefined ? resolve() : reject(markSendFailure(error))));
+    const done = (error: Error | undefined): void => (error === undefined ? resolve() : reject(markSendFailure(error)));
+    if (source instanceof WriteToken) source.whenDone(done);
+    else source.whenWritten(this.gen, done);
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { closedError, type OutputSink, type WriteCallback } from '../protocol/output-sink';
-import { WriteToken } from './write-token';
+import { WriteToken, type TokenWaiter } from './write-token';
 
 /** Below this total, copying the frames into one buffer is cheaper than a writev of many. */
 const CONCAT_LIMIT = 16384;
@@ -22,8 +22,14 @@ export class SocketOutput implements OutputSink {
   private bytes = 0;
   private callbacks: WriteCallback[] | null = null;
   protected holds = 0;
-  /** The completion token of the write being gathered, if a send asked for one. */
+  /** The completion token of the write being gathered, if an awaited send asked for one. */
   private token: WriteToken | null = null;
+  /**
+   * How many writes `flush()` has made. A send records it, so that when (and only if) someone
+   * awaits the send, `whenWritten()` can tell whether its bytes are still gathered here or already
+   * went to the socket: sends nobody awaits cost no callback at all.
+   */
+  flushes = 0;
   /**
    * WebSocket-Node's `outputBufferFull`: `!socket.write(...)` of the last write (so a stand-in
    * socket whose write returns nothing counts as full, as there).
@@ -65,6 +71,43 @@ export class SocketOutput implements OutputSink {
     return token;
   }
 
+  /**
+   * Calls `waiter` once the bytes of a send made when `flushes` was `gen` are handed to the kernel,
+   * or with the Error that stopped them. Still gathered (a batch being dispatched): the write that
+   * will carry them gets a completion token. Already written: the socket's own state tells; a
+   * zero-length write queued behind the rest completes once everything before it has gone.
+   */
+  whenWritten(gen: number, waiter: TokenWaiter): void {
+    if (gen === this.flushes) {
+      this.completionToken().whenDone(waiter);
+      if (this.holds === 0) this.flush();
+      return;
+    }
+    const socket = this.socket;
+    const errored = (socket as { errored?: Error | null }).errored ?? null;
+    if (socket.destroyed === true && errored !== null) {
+      waiter(errored);
+    } else if (!((socket.writableLength ?? 0) > 0)) {
+      waiter(undefined);
+    } else if (socket.destroyed === true) {
+      waiter(closedError());
+    } else if (socket.writableEnded !== true) {
+      socket.write(EMPTY, (error?: Error | null) => waiter(error ?? undefined));
+    } else {
+      // Ended with bytes still queued: 'finish' says they went out; 'close' first says they did not.
+      const onFinish = (): void => {
+        socket.removeListener('close', onClose);
+        waiter(undefined);
+      };
+      const onClose = (): void => {
+        socket.removeListener('finish', onFinish);
+        waiter(closedError());
+      };
+      socket.once('finish', onFinish);
+      socket.once('close', onClose);
+    }
+  }
+
   /** @internal OutputSink: a socket write callback never runs inside write(), nor does this. */
   fail(callback: WriteCallback, error: Error): void {
     process.nextTick(callback, error);
@@ -99,6 +142,7 @@ export class SocketOutput implements OutputSink {
     this.callbacks = null;
     this.token = null;
     this.bytes = 0;
+    this.flushes++;
     const socket = this.socket;
     const done = callbacks === null ? undefined : makeDone(callbacks);
     if (socket.destroyed === true || socket.writableEnded === true) {

@@ -193,6 +193,33 @@ describe('sends without a callback are awaitable; with one, nothing changes', ()
     expect(serverMessages[0]).toBe('compressed '.repeat(100));
   });
 
+  test('an awaited send whose bytes wait in the socket buffer settles only once the peer has read them', async () => {
+    const { server, client } = await connectedPair({ maxReceivedFrameSize: 64 * 1024 * 1024, maxReceivedMessageSize: 64 * 1024 * 1024 });
+    server.socket.pause();
+    void client.sendBytes(Buffer.alloc(16 * 1024 * 1024, 1));
+    let settled = false;
+    const last = client.sendUTF('after the big one').then(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(client.bytesWaitingToFlush).toBeGreaterThan(0);
+    expect(settled).toBe(false);
+    server.socket.resume();
+    await last;
+    expect(settled).toBe(true);
+    expect(client.bytesWaitingToFlush).toBe(0);
+  });
+
+  test('an awaited send whose bytes never leave (the socket is destroyed first) rejects', async () => {
+    const { server, client } = await connectedPair();
+    server.socket.pause();
+    void client.sendBytes(Buffer.alloc(8 * 1024 * 1024, 1));
+    const last = client.sendUTF('never delivered');
+    await until(() => client.bytesWaitingToFlush > 0, 'bytes to queue');
+    client.socket.destroy();
+    await expect(last).rejects.toBeInstanceOf(Error);
+  });
+
   test('a result is a thenable: then/catch/finally, awaited twice, the same outcome', async () => {
     const { client } = await connectedPair();
     const result = client.sendUTF('twice');
