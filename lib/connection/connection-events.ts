@@ -150,7 +150,7 @@ export abstract class ConnectionEvents extends ConnectionFields {
     this.connected = false;
     // RFC 6455 §7.1.1: both Close frames are exchanged, so the TCP connection must close now. Our
     // side is half-closed; a peer that keeps its side open is cut when closeTimeout runs out.
-    this._timers.armDeadline(this.closeTimeout, true);
+    if (this._protocol.closing.needsDeadline) this._timers.armDeadline(this.closeTimeout, true);
   }
 
   /** @internal ProtocolHandler: stop reading while a received message is inflated. */
