@@ -17,6 +17,8 @@ import { WriteToken } from './transport/write-token';
 import { closedError } from './protocol/output-sink';
 import { CLOSE_DESCRIPTIONS, CLOSE_REASONS, descriptionOf } from './close-reasons';
 import type { IStringified, Message } from './public-types';
+import type { ServerTopics } from './topics/server-topics';
+import { localConnectionId } from './topics/node-id';
 import WebSocketFrame = require('./WebSocketFrame');
 
 const EMPTY = Buffer.alloc(0);
@@ -82,6 +84,41 @@ class WebSocketConnection extends ConnectionEvents {
    */
   messages(options?: MessageIteratorOptions): AsyncIterableIterator<Message> {
     return messageIterator(this, options);
+  }
+
+  // ---- topics (lib/topics): a server's publish() reaches the connections subscribed to a topic ----
+
+  /**
+   * Subscribes this connection to `topic`, so `server.publish(topic, ...)` reaches it (on every
+   * node, with a broker). False when it was subscribed already or is closed. Server side only.
+   */
+  subscribe(topic: string): boolean {
+    return this._topicsOfServer().subscribe(this, topic);
+  }
+
+  /** Ends this connection's subscription to `topic`; false when it had none. A closing connection leaves all its topics. */
+  unsubscribe(topic: string): boolean {
+    return this._topics !== null && this._topicsOfServer().unsubscribe(this, topic);
+  }
+
+  /** Whether this connection subscribes to `topic`. */
+  isSubscribed(topic: string): boolean {
+    return this._topics?.has(topic) ?? false;
+  }
+
+  /** The topics this connection subscribes to (a copy). */
+  get topics(): string[] {
+    return this._topics === null ? [] : [...this._topics];
+  }
+
+  /** A cluster-unique id (`<node id>:<n>`): `server.sendTo(id, data)` reaches this connection from any node. */
+  get id(): string {
+    return this._id ?? (this._server !== null ? this._server._serverTopics().idOf(this) : (this._id = localConnectionId()));
+  }
+
+  private _topicsOfServer(): ServerTopics {
+    if (this._server === null) throw new Error('Topics are for connections accepted by a WebSocketServer.');
+    return this._server._serverTopics();
   }
 
   // ---- closing ----

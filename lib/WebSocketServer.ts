@@ -10,8 +10,11 @@ import type { Socket } from 'node:net';
 import { serverDefaults, type IServerConfig, type ServerConfig } from './config';
 import type { WriteCallback } from './protocol/output-sink';
 import type { IStringified } from './public-types';
+import { isBroker } from './brokers/broker';
+import { FanOutMessage } from './topics/shared-message';
+import { messageOf, ServerTopics, type Payload, type PublishOptions } from './topics/server-topics';
 import WebSocketRequest = require('./WebSocketRequest');
-import type WebSocketConnection = require('./WebSocketConnection');
+import WebSocketConnection = require('./WebSocketConnection');
 
 /** Error thrown by `readHandshake()`, with the status of the refusal. */
 interface HandshakeError extends Error {
@@ -37,6 +40,8 @@ class WebSocketServer extends EventEmitter {
   connections: WebSocketConnection[] = [];
   pendingRequests: WebSocketRequest[] = [];
   _handlers: ServerHandlers;
+  /** Topics, connection ids and the broker link (lib/topics); made on first use, or at mount with a broker. */
+  private _topicState: ServerTopics | null = null;
 
   constructor(config?: IServerConfig) {
     // Async listeners' rejections: see lib/promises/listener-rejections.ts.
@@ -58,6 +63,12 @@ class WebSocketServer extends EventEmitter {
     if (!httpServer) throw new Error('You must specify an httpServer on which to mount the WebSocket server.');
     merged['httpServer'] = Array.isArray(httpServer) ? httpServer : [httpServer];
     this.config = merged as ServerConfig;
+    const broker = merged['broker'];
+    if (broker !== undefined && broker !== null) {
+      if (!isBroker(broker)) throw new TypeError('config.broker must be a Broker (for example a RedisBroker).');
+      // With a broker the node takes part in the cluster from the start: deliveries may come before any subscribe.
+      this._topicState ??= new ServerTopics(() => this.connections, broker);
+    }
     for (const server of this.config.httpServer) server.on('upgrade', this._handlers.upgrade);
   }
 
@@ -87,20 +98,84 @@ class WebSocketServer extends EventEmitter {
     }
   }
 
-  /** Sends a text message to every connection. */
+  /**
+   * Sends a text message to every connection (and, with a broker, to every node's). The frame is
+   * encoded once and the same bytes are written to each connection, as each `sendUTF` would.
+   */
   broadcastUTF(utfData: IStringified, cb?: WriteCallback): void {
-    for (const connection of this.connections) connection.sendUTF(utfData, cb);
+    this._broadcast(utfData, false, cb);
   }
 
-  /** Sends a binary message to every connection. */
+  /** Sends a binary message to every connection (and, with a broker, to every node's), encoded once. */
   broadcastBytes(data: Buffer, cb?: WriteCallback): void {
-    for (const connection of this.connections) connection.sendBytes(data, cb);
+    this._broadcast(data, true, cb);
+  }
+
+  private _broadcast(data: Payload, binary: boolean, cb: WriteCallback | undefined): void {
+    let message: FanOutMessage | null = null;
+    for (const connection of this.connections) {
+      // compat: a connection whose sendUTF/sendBytes was replaced (a subclass, a wrapper) is called as in
+      // 1.x, and so is sendBytes with a non-Buffer, to throw its error.
+      if (binary ? connection.sendBytes !== PLAIN_SEND_BYTES || !Buffer.isBuffer(data) : connection.sendUTF !== PLAIN_SEND_UTF) {
+        if (binary) connection.sendBytes(data as Buffer, cb as WriteCallback);
+        else connection.sendUTF(data, cb as WriteCallback);
+        continue;
+      }
+      message ??= binary ? new FanOutMessage(data as Buffer, true) : messageOf(String(data.toString()), true);
+      connection._protocol.sender.sendShared(message, cb);
+    }
+    const topics = this._topicState;
+    if (topics !== null && topics.hasBroker) topics.forwardBroadcast(message ?? (binary ? new FanOutMessage(data as Buffer, true) : messageOf(data, true)));
+  }
+
+  // ---- topics (lib/topics) ----
+
+  /**
+   * Sends `data` to every connection subscribed to `topic` (a Buffer as binary, anything else as
+   * text), on this node and, with a broker, on every other. Encoded once; returns this node's deliveries.
+   */
+  publish(topic: string, data: Buffer | IStringified, options?: PublishOptions): number {
+    return this._serverTopics().publish(topic, data, options);
+  }
+
+  /** This node's subscribers of `topic`. */
+  subscriberCount(topic: string): number {
+    return this._topicState?.subscriberCount(topic) ?? 0;
+  }
+
+  /**
+   * Sends `data` to the connection with this `id` (`connection.id`), here or on another node.
+   * False when no open connection has it here and it names no other node reachable by a broker.
+   */
+  sendTo(id: string, data: Buffer | IStringified, options?: { compress?: boolean }): boolean {
+    return this._serverTopics().sendTo(id, data, options);
+  }
+
+  /** Subscribers of `topic` on every live node (this node's alone without a broker). */
+  clusterSubscriberCount(topic: string): Promise<number> {
+    return this._serverTopics().clusterSubscriberCount(topic);
+  }
+
+  /** Open connections on every live node (this node's alone without a broker). */
+  clusterConnectionCount(): Promise<number> {
+    return this._serverTopics().clusterConnectionCount();
+  }
+
+  /** This node's id: the broker's, or one per process. Connection ids start with it. */
+  get nodeId(): string {
+    return this._serverTopics().nodeId;
+  }
+
+  /** @internal the topics, made on first use. */
+  _serverTopics(): ServerTopics {
+    return (this._topicState ??= new ServerTopics(() => this.connections, null));
   }
 
   /** Unmounts and closes everything. */
   shutDown(): void {
     this.unmount();
     this.closeAllConnections();
+    this._topicState?.detach();
   }
 
   /** The `'upgrade'` handler. compat fix: `head` (bytes sent with the request) is kept, not lost. */
@@ -168,12 +243,14 @@ class WebSocketServer extends EventEmitter {
     connection._server = this;
     connection.on('close', onConnectionClose);
     this.connections.push(connection);
+    this._topicState?.added();
     this.emit('connect', connection);
   }
 
   handleConnectionClose(connection: WebSocketConnection, closeReason: number, description: string): void {
     const index = this.connections.indexOf(connection);
     if (index !== -1) this.connections.splice(index, 1);
+    this._topicState?.forget(connection);
     this.emit('close', connection, closeReason, description);
   }
 
@@ -200,6 +277,9 @@ interface WebSocketServer {
  * for an application that authenticates first, short enough that stalled requests cannot pile up.
  */
 const DEFAULT_HANDSHAKE_TIMEOUT = 30000;
+
+const PLAIN_SEND_UTF = WebSocketConnection.prototype.sendUTF;
+const PLAIN_SEND_BYTES = WebSocketConnection.prototype.sendBytes;
 
 /** Removes a closed connection from its server (`'close'` is emitted once per connection). */
 function onConnectionClose(this: WebSocketConnection, closeReason: number, description: string): void {

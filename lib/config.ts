@@ -2,6 +2,7 @@
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { DeflateOptions } from './extensions/permessage-deflate';
+import type { Broker } from './brokers/broker';
 
 /** Options of permessage-deflate (RFC 7692), on server and client configs (see extensions/permessage-deflate). */
 export type PerMessageDeflateOptions = DeflateOptions;
@@ -53,6 +54,11 @@ export interface IServerConfig extends IConfig {
   parseExtensions?: boolean | undefined;
   /** New: milliseconds an upgrade request may stay unanswered before it is refused with 408 (30000; 0 = never). */
   handshakeTimeout?: number | undefined;
+  /**
+   * New: a message bus to the other nodes of a cluster (for example a RedisBroker), so that
+   * `publish`, `broadcast*` and `sendTo` reach connections on every node (docs/scaling.md).
+   */
+  broker?: Broker | undefined;
 }
 
 /** WebSocketClient options. */
@@ -96,6 +102,7 @@ export interface ServerConfig extends ConnectionConfig {
   parseCookies: boolean;
   parseExtensions: boolean;
   handshakeTimeout?: number | undefined;
+  broker?: Broker | undefined;
 }
 
 /** WebSocket-Node's server defaults (reference §2.1). */

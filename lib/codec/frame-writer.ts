@@ -128,3 +128,28 @@ export function encodeTextFrame(sink: ChunkSink, text: string, byteLength: numbe
 }
 
 const TEXT_FIELDS: FrameHeaderFields = { fin: true, rsv1: false, opcode: 0x1 };
+
+/**
+ * Encodes a whole unmasked message into one Buffer: a single frame, or fragments of at most
+ * `threshold` payload bytes (0: never fragment), RSV1 on the first when `compressed` (RFC 7692 §6).
+ * Made once and written as is to many connections (topics' fan-out); a server's frames are never
+ * masked (RFC 6455 §5.1), so the same bytes suit every peer.
+ */
+export function encodeUnmaskedMessage(opcode: number, payload: Uint8Array, threshold: number, compressed: boolean): Buffer {
+  const length = payload.length;
+  const step = threshold > 0 && length > threshold ? threshold : length;
+  // An empty message is still one frame.
+  const fragments = length === 0 ? 1 : Math.ceil(length / step);
+  const last = length - step * (fragments - 1);
+  const total = (fragments - 1) * (frameHeaderLength(step, false) + step) + frameHeaderLength(last, false) + last;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0, offset = 0; i < fragments; i++, offset += step) {
+    const end = i === fragments - 1 ? length : offset + step;
+    const fields: FrameHeaderFields = { fin: end === length, rsv1: compressed && i === 0, opcode: i === 0 ? opcode : 0x0 };
+    at = writeFrameHeader(out, at, fields, end - offset, null);
+    out.set(payload.subarray(offset, end), at);
+    at += end - offset;
+  }
+  return out;
+}

@@ -21,6 +21,14 @@ import { CLOSE_REASONS, descriptionOf } from '../close-reasons';
 import type { ConnectionConfig, IConfig } from '../config';
 import type { IExtension, IStringified, Message } from '../public-types';
 import { BufferingLogger } from '../utils';
+import type { ServerTopics } from '../topics/server-topics';
+
+/** The server that accepted a connection, as the connection sees it. */
+export interface ConnectionServer {
+  handleConnectionClose(connection: ConnectionFields, closeReason: number, description: string): void;
+  /** @internal the server's topics and connection ids (made on first use). */
+  _serverTopics(): ServerTopics;
+}
 
 /** The four states WebSocket-Node reports in `connection.state`. */
 export type ConnectionState = 'open' | 'peer_requested_close' | 'ending' | 'closed';
@@ -71,7 +79,11 @@ export abstract class ConnectionFields
   _timers: ConnectionTimers;
   private _socketListenersAdded = false;
   /** @internal the server that accepted this connection, told when it closes (null for a client's). */
-  _server: { handleConnectionClose(connection: ConnectionFields, closeReason: number, description: string): void } | null = null;
+  _server: ConnectionServer | null = null;
+  /** @internal lib/topics: the topics this connection subscribes to; null until its first subscription. */
+  _topics: Set<string> | null = null;
+  /** @internal lib/topics: its cluster-unique id, made when first read. */
+  _id: string | null = null;
 
   constructor(
     socket: Socket,

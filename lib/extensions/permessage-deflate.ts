@@ -230,6 +230,31 @@ export class PerMessageDeflate {
     this.limiter = sharedLimiter(options.concurrencyLimit);
   }
 
+  /**
+   * The key of the compressed bytes this connection can share with others, or null when it
+   * cannot: with context takeover our compressor's window holds this connection's own history,
+   * which the peer's inflater mirrors, so a message compressed elsewhere would desynchronise them.
+   * Without it (RFC 7692 §7.1.1.1) each message starts from an empty window, so equal settings give
+   * equal bytes.
+   */
+  get shareKey(): string | null {
+    return this.ownNoContextTakeover ? `${this.level}/${this.memLevel}/${Math.max(this.ownWindowBits, 9)}` : null;
+  }
+
+  /**
+   * Compresses a message from an empty window, at once (one call for a whole fan-out, so blocking
+   * briefly beats an asynchronous round trip per connection); lacks the 4-byte tail as `compress`.
+   */
+  compressAlone(data: Buffer): Buffer {
+    const out = zlib.deflateRawSync(data, {
+      level: this.level,
+      memLevel: this.memLevel,
+      windowBits: Math.max(this.ownWindowBits, 9),
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    });
+    return out.length >= 4 && out.subarray(out.length - 4).equals(TAIL) ? out.subarray(0, out.length - 4) : out;
+  }
+
   /** Compresses one whole message; the result lacks the 4-byte tail (RFC 7692 §7.2.1). */
   compress(data: Buffer, done: Done<Buffer>): void {
     const chunks: Buffer[] = [];

@@ -29,6 +29,19 @@ export interface SendOptions {
   readonly compress?: boolean;
 }
 
+/**
+ * A message encoded once for many connections (lib/topics' fan-out): a sender asks it for the
+ * bytes that fit its own settings, so equal settings share one Buffer.
+ */
+export interface SharedMessage {
+  readonly opcode: number;
+  readonly payload: Buffer;
+  /** False: sent uncompressed even where permessage-deflate was agreed. */
+  readonly compress: boolean;
+  /** The whole message, unmasked, in fragments of at most `threshold` bytes (0: one frame), compressed by `deflate` when given. */
+  frames(threshold: number, deflate: PerMessageDeflate | null): Buffer;
+}
+
 /** A send waiting behind a compression in progress (RFC 7692 leaves order to us: we keep it). */
 interface QueuedSend {
   readonly run: () => void;
@@ -37,6 +50,7 @@ interface QueuedSend {
 
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_THRESHOLD = 0x4000;
+const NO_COMPRESSION: SendOptions = { compress: false };
 const CLOSE_FIELDS: FrameHeaderFields = { fin: true, rsv1: false, opcode: Opcode.CLOSE };
 
 /** One connection's send side; see the module comment. */
@@ -175,6 +189,38 @@ export class Sender {
         );
       }
     }
+    if (callback !== undefined) this.out.pushCallback(callback);
+  }
+
+  /**
+   * Sends a message encoded once for many connections: its shared bytes when they fit this sender
+   * (unmasked, and compressed alike or not at all), else the message is framed here as any other.
+   * Returns false when refused.
+   */
+  sendShared(message: SharedMessage, callback?: WriteCallback): boolean {
+    const deflate = this.deflate;
+    const compress = deflate !== null && message.compress && message.payload.length >= deflate.threshold;
+    if (this.maskKeys !== null || (compress && deflate.shareKey === null)) {
+      return this.sendMessage(message.opcode, message.payload, callback, message.compress ? undefined : NO_COMPRESSION);
+    }
+    if (this.refused(callback)) return false;
+    const frames = message.frames(this.threshold(), compress ? deflate : null);
+    const out = this.out;
+    out.hold();
+    try {
+      this.enqueueEncoded(frames, callback);
+    } finally {
+      out.release();
+    }
+    return true;
+  }
+
+  private enqueueEncoded(frames: Buffer, callback: WriteCallback | undefined): void {
+    if (this.queue !== null) {
+      this.queue.push({ run: () => this.enqueueEncoded(frames, callback), callback });
+      return;
+    }
+    this.out.push(frames);
     if (callback !== undefined) this.out.pushCallback(callback);
   }
 

@@ -1,6 +1,7 @@
 /**
  * The layers of lib/ import one way only: codec → extensions → protocol → transport → connection and
- * promises → public classes → streams (handshake beside protocol, for the public classes). The connection layer holds
+ * promises → public classes → streams (handshake beside protocol, for the public classes; brokers → topics
+ * beside the connection layer). The connection layer holds
  * WebSocketConnection's state and handlers; it may use the top-level support modules (config,
  * close reasons, types, logger) but no public class. Lower layers never touch sockets or timers,
  * and the core (codec, protocol) schedules nothing and runs no zlib of its own.
@@ -17,7 +18,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   handshake: ['codec', 'handshake'],
   protocol: ['codec', 'extensions', 'protocol'],
   transport: ['codec', 'extensions', 'protocol', 'transport'],
-  connection: ['codec', 'extensions', 'protocol', 'transport', 'promises', 'connection', '(support)'],
+  connection: ['codec', 'extensions', 'protocol', 'transport', 'promises', 'topics', 'connection', '(support)'],
+  // Topics fan out through the send side of the core and see connections and servers structurally;
+  // brokers are a bus between nodes and know nothing of WebSockets: they import neither.
+  topics: ['codec', 'extensions', 'protocol', 'brokers', 'topics'],
+  brokers: ['brokers'],
   // The promise layer (connection.messages(), ...) drives the transport but sees the connection
   // only through structural interfaces, so it never imports a public class.
   promises: ['codec', 'protocol', 'transport', 'promises', '(support)'],
