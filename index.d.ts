@@ -28,6 +28,11 @@ export type {
 export { ConnectionClosedError } from './types/lib/promises/message-iterator';
 export type { MessageIteratorOptions } from './types/lib/promises/message-iterator';
 export type { SendResult, CloseResult, ConnectResult, CloseOutcome } from './types/lib/promises/results';
+// Scaling out (docs/scaling.md): topics' options and the broker interface, and the Redis broker.
+export { RedisBroker } from './types/lib/brokers/redis-broker';
+export type { RedisBrokerOptions, RedisBrokerStats } from './types/lib/brokers/redis-broker';
+export type { Broker, BrokerNode, OutgoingDelivery, IncomingDelivery, DeliveryKind } from './types/lib/brokers/broker';
+export type { PublishOptions } from './types/lib/topics/server-topics';
 export type { IConfig, IServerConfig, IClientConfig, PerMessageDeflateOptions } from './types/lib/config';
 export type {
   IStringified,

@@ -77,6 +77,8 @@ export class RedisBroker extends EventEmitter implements Broker {
   /** Whether the last thing heard from Redis was an error: errors are reported once per outage. */
   private down = false;
   private closed = false;
+  /** The goodbye to Redis in progress (presence removed), which close() waits for. */
+  private leaving: Promise<void> = Promise.resolve();
   private readonly counters = { published: 0, received: 0, malformed: 0, errors: 0 };
 
   constructor(options: RedisBrokerOptions) {
@@ -129,22 +131,30 @@ export class RedisBroker extends EventEmitter implements Broker {
   /** Broker: stops serving `node`; see also close(). */
   detach(node: BrokerNode): void {
     if (this.node !== node) return;
+    this.leaving = this.stopServing();
+  }
+
+  private stopServing(): Promise<void> {
     this.node = null;
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
     if (this.replayTimer !== null) clearTimeout(this.replayTimer);
     this.replayTimer = null;
-    this.presence.leave();
     for (const topic of this.topics) this.unsubscribeChannel(this.topicChannel(topic));
     this.topics.clear();
     this.unsubscribeChannel(this.broadcastChannel());
     this.unsubscribeChannel(this.nodeChannel(this.nodeId));
+    return this.presence.leave();
   }
 
-  /** Detaches and closes the subscriber connection the broker made (the user's client stays open). */
+  /**
+   * Detaches, takes this node out of the presence counts (resolved once Redis has done it) and
+   * closes the subscriber connection the broker made; the user's client stays open.
+   */
   async close(): Promise<void> {
     if (this.node !== null) this.detach(this.node);
     this.closed = true;
+    await this.leaving;
     this.pub.stop(false);
     this.sub.stop(this.ownsSubscriber);
   }

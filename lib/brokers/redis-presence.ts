@@ -104,13 +104,12 @@ export class RedisPresence {
     return total;
   }
 
-  /** Leaves the cluster: this node stops counting at once. */
-  leave(): void {
+  /** Leaves the cluster: this node stops counting at once. Resolves when Redis has done it (or could not). */
+  async leave(): Promise<void> {
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     if (!this.link.ready) return;
-    this.run(['SREM', this.nodesKey, this.nodeId]);
-    this.run(['DEL', this.ownKey]);
+    await Promise.all([this.link.command(['SREM', this.nodesKey, this.nodeId]), this.link.command(['DEL', this.ownKey])]).catch(this.onError);
   }
 
   private run(args: string[]): void {

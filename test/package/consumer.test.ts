@@ -19,7 +19,7 @@ const TIMEOUT_MS = 120_000;
 
 // Upstream's keys in upstream's order, then ours (stream adapters, the promise API's close error).
 const UPSTREAM_KEYS = ['server', 'client', 'router', 'frame', 'request', 'connection', 'w3cwebsocket', 'deprecation', 'version'];
-const ROOT_KEYS = [...UPSTREAM_KEYS, 'createWebSocketStream', 'WebSocketStream', 'WebSocketError', 'ConnectionClosedError'];
+const ROOT_KEYS = [...UPSTREAM_KEYS, 'createWebSocketStream', 'WebSocketStream', 'WebSocketError', 'ConnectionClosedError', 'RedisBroker'];
 
 /** Runs a script of the consumer with node and parses the JSON it prints last. */
 function runNode(cwd: string, file: string): unknown {
@@ -86,10 +86,10 @@ console.log(JSON.stringify({
 const ESM_CHECK = `import websocket from 'websocket';
 import * as ns from 'websocket';
 import { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version } from 'websocket';
-import { createWebSocketStream, WebSocketStream, WebSocketError, ConnectionClosedError } from 'websocket';
+import { createWebSocketStream, WebSocketStream, WebSocketError, ConnectionClosedError, RedisBroker } from 'websocket';
 import WebSocketServer from 'websocket/lib/WebSocketServer.js';
 import WebSocketConnection from 'websocket/lib/WebSocketConnection.js';
-const named = { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version, createWebSocketStream, WebSocketStream, WebSocketError, ConnectionClosedError };
+const named = { server, client, router, frame, request, connection, w3cwebsocket, deprecation, version, createWebSocketStream, WebSocketStream, WebSocketError, ConnectionClosedError, RedisBroker };
 console.log(JSON.stringify({
   defaultKeys: Object.keys(websocket),
   nsDefaultIsDefault: ns.default === websocket,
@@ -293,6 +293,7 @@ describe('the packed package in a consumer project', () => {
       WebSocketStream: 'function',
       WebSocketError: 'function',
       ConnectionClosedError: 'function',
+      RedisBroker: 'function',
     });
     expect(r['libWebsocketIsRoot']).toBe(true);
     expect(r['sameAsRoot']).toEqual(Object.fromEntries(UPSTREAM_KEYS.map((k) => [k, true])));
