@@ -18,7 +18,7 @@ import { RedisPresence } from './redis-presence';
 
 /** RedisBroker's options. */
 export interface RedisBrokerOptions {
-  /** A node-redis (v4+) or ioredis (v5) client; the broker connects it if nobody did. Required. */
+  /** A node-redis (v4+) or ioredis (v5+) client; the broker connects it if nobody did. Required. */
   client: RedisClient;
   /** The connection to subscribe on (default: `client.duplicate()`, which the broker also closes). */
   subscriber?: RedisClient | undefined;

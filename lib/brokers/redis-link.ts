@@ -1,6 +1,6 @@
 /**
  * The few things RedisBroker needs from a Redis client, over the two clients in use: node-redis
- * (`redis` v4 and later) and ioredis (v5). Both are the user's: this package depends on neither,
+ * (`redis` v4 and later) and ioredis (v5 and later). Both are the user's: this package depends on neither,
  * so they are described here structurally and told apart by their shape.
  */
 
@@ -21,7 +21,7 @@ export interface NodeRedisClient {
   removeListener(event: string, listener: Listener): unknown;
 }
 
-/** An ioredis (v5) client, as far as the broker uses it. */
+/** An ioredis (v5+) client, as far as the broker uses it. */
 export interface IORedisClient {
   readonly status: string;
   call(command: string, ...args: Array<string | Buffer>): Promise<unknown>;

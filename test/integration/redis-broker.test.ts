@@ -1,6 +1,6 @@
 /**
- * RedisBroker against a real redis-server, with each supported client (node-redis v6, node-redis v4,
- * ioredis v5): three WebSocketServers in this process, each a node with its own broker and Redis
+ * RedisBroker against a real redis-server, with each supported client (node-redis 6 and 4, ioredis
+ * 6 and 5): three WebSocketServers in this process, each a node with its own broker and Redis
  * clients, and `ws` clients on each. Publish/broadcast/sendTo across nodes, channel subscriptions
  * only while there are local subscribers, counts across nodes, Redis down at start, Redis killed
  * and restarted mid-stream, the bounded queue, malformed bus messages, sharded pub/sub.
@@ -13,13 +13,21 @@ import { RedisServer, redisTests } from '../helpers/redis';
 import { RedisBroker, type RedisBrokerOptions } from '../../lib/brokers/redis-broker';
 import type { RedisClient } from '../../lib/brokers/redis-link';
 
-type ClientKind = 'node-redis' | 'node-redis-v4' | 'ioredis';
+type ClientKind = 'node-redis' | 'node-redis-v4' | 'ioredis' | 'ioredis-v5';
+
+/**
+ * The clients tested: the current majors of node-redis (6) and ioredis (6), and the oldest majors
+ * supported (node-redis 4, ioredis 5). The current majors need Node >= 20, so on Node 18 only the
+ * older majors run: those are the ones a Node 18 application can use.
+ */
+const CLIENT_KINDS: readonly ClientKind[] =
+  Number(process.versions.node.split('.')[0]) >= 20 ? ['node-redis', 'node-redis-v4', 'ioredis', 'ioredis-v5'] : ['node-redis-v4', 'ioredis-v5'];
 
 /** A client of `kind` for `redis`; closed at teardown. */
 function makeClient(kind: ClientKind, redis: RedisServer): RedisClient {
   let client: RedisClient & { on(event: string, listener: (...args: unknown[]) => void): unknown };
-  if (kind === 'ioredis') {
-    const IORedis = require('ioredis') as new (options: object) => RedisClient & { disconnect(): void; on(event: string, listener: (...args: unknown[]) => void): unknown };
+  if (kind === 'ioredis' || kind === 'ioredis-v5') {
+    const IORedis = require(kind === 'ioredis' ? 'ioredis' : 'ioredis5') as new (options: object) => RedisClient & { disconnect(): void; on(event: string, listener: (...args: unknown[]) => void): unknown };
     const io = new IORedis({ host: '127.0.0.1', port: redis.port, retryStrategy: () => 50, maxRetriesPerRequest: null });
     onCleanup(() => io.disconnect());
     client = io;
@@ -116,7 +124,7 @@ redisTests('RedisBroker with a real redis-server', () => {
     if (!redis.running) await redis.restart();
   });
 
-  for (const kind of ['node-redis', 'node-redis-v4', 'ioredis'] as const) {
+  for (const kind of CLIENT_KINDS) {
     describe(kind, () => {
       test('publish on one node reaches the subscribers on every node, once, in order; except skips the sender', async () => {
         const nodes = [await startNode(kind, redis), await startNode(kind, redis), await startNode(kind, redis)];
