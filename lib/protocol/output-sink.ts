@@ -20,6 +20,11 @@ export interface OutputSink extends ChunkSink {
   hold(): void;
   /** Closes a `hold()` bracket. */
   release(): void;
+  /**
+   * One whole send, already framed (a shared fan-out message): as `hold(); push(); pushCallback();
+   * release()`, without the bookkeeping when nothing is held.
+   */
+  pushWhole(chunk: Buffer, callback: WriteCallback | undefined): void;
 }
 
 /** The Error given to callbacks of data sent once the connection no longer accepts frames. */

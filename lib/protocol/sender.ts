@@ -205,6 +205,10 @@ export class Sender {
     }
     if (this.refused(callback)) return false;
     const frames = message.frames(this.threshold(), compress ? deflate : null);
+    if (this.queue === null) {
+      this.out.pushWhole(frames, callback);
+      return true;
+    }
     const out = this.out;
     out.hold();
     try {

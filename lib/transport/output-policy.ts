@@ -45,7 +45,11 @@ export class ConnectionOutput extends SocketOutput {
   /** Ends a bracket; after the write, the policy looks at what is left unsent. */
   override release(): void {
     super.release();
-    if (this.holds === 0 && this.wouldBlock()) this.host.onOutputBlocked();
+    if (this.holds === 0) this.afterWrite();
+  }
+
+  protected override afterWrite(): void {
+    if (this.wouldBlock()) this.host.onOutputBlocked();
   }
 
   /**

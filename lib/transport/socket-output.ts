@@ -113,6 +113,29 @@ export class SocketOutput implements OutputSink {
     process.nextTick(callback, error);
   }
 
+  /** @internal OutputSink: written now when nothing is held (no arrays, no bracket), else gathered. */
+  pushWhole(chunk: Buffer, callback: WriteCallback | undefined): void {
+    if (this.holds > 0) {
+      this.push(chunk);
+      if (callback !== undefined) this.pushCallback(callback);
+      return;
+    }
+    this.flushes++;
+    const socket = this.socket;
+    if (socket.destroyed === true || socket.writableEnded === true) {
+      if (callback !== undefined) process.nextTick(callback, closedError());
+      return;
+    }
+    const ok = socket.write(chunk, callback === undefined ? undefined : makeDone([callback]));
+    this.lastWriteResult = ok;
+    this.full = !ok;
+    this.blocked = ok === false;
+    this.afterWrite();
+  }
+
+  /** Called after a write made outside a bracket (the policy looks at what is left unsent). */
+  protected afterWrite(): void {}
+
   /** Gathers output until the matching `release()`: one send, or a batch of input being handled. */
   hold(): void {
     if (this.holds++ === 0) held.push(this);

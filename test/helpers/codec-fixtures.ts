@@ -288,6 +288,13 @@ export class RecordingSink implements OutputSink {
   release(): void {
     this.depth--;
   }
+  /** One whole send: recorded as the bracket it stands for. */
+  pushWhole(chunk: Buffer, callback: WriteCallback | undefined): void {
+    this.hold();
+    this.push(chunk);
+    if (callback !== undefined) this.pushCallback(callback);
+    this.release();
+  }
   /** Everything written so far, as one buffer. */
   get bytes(): Buffer {
     return Buffer.concat(this.entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : [])));
