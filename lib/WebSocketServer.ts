@@ -122,7 +122,8 @@ class WebSocketServer extends EventEmitter {
         continue;
       }
       message ??= binary ? new FanOutMessage(data as Buffer, true) : messageOf(String(data.toString()), true);
-      connection._protocol.sender.sendShared(message, cb);
+      // Written before this returns, as each sendUTF/sendBytes of 1.x writes.
+      connection._protocol.sender.sendShared(message, cb, false);
     }
     const topics = this._topicState;
     if (topics !== null && topics.hasBroker) topics.forwardBroadcast(message ?? (binary ? new FanOutMessage(data as Buffer, true) : messageOf(data, true)));

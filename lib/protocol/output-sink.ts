@@ -22,9 +22,11 @@ export interface OutputSink extends ChunkSink {
   release(): void;
   /**
    * One whole send, already framed (a shared fan-out message): as `hold(); push(); pushCallback();
-   * release()`, without the bookkeeping when nothing is held.
+   * release()`, without the bookkeeping when nothing is held. With `defer` the write may wait until
+   * the current tick ends, together with the connection's other deferred sends (a burst of
+   * publishes becomes one write); any other send made meanwhile writes them first, keeping order.
    */
-  pushWhole(chunk: Buffer, callback: WriteCallback | undefined): void;
+  pushWhole(chunk: Buffer, callback: WriteCallback | undefined, defer: boolean): void;
 }
 
 /** The Error given to callbacks of data sent once the connection no longer accepts frames. */

@@ -195,9 +195,9 @@ export class Sender {
   /**
    * Sends a message encoded once for many connections: its shared bytes when they fit this sender
    * (unmasked, and compressed alike or not at all), else the message is framed here as any other.
-   * Returns false when refused.
+   * `defer`: see OutputSink.pushWhole. Returns false when refused.
    */
-  sendShared(message: SharedMessage, callback?: WriteCallback): boolean {
+  sendShared(message: SharedMessage, callback?: WriteCallback, defer = false): boolean {
     const deflate = this.deflate;
     const compress = deflate !== null && message.compress && message.payload.length >= deflate.threshold;
     if (this.maskKeys !== null || (compress && deflate.shareKey === null)) {
@@ -206,7 +206,7 @@ export class Sender {
     if (this.refused(callback)) return false;
     const frames = message.frames(this.threshold(), compress ? deflate : null);
     if (this.queue === null) {
-      this.out.pushWhole(frames, callback);
+      this.out.pushWhole(frames, callback, defer);
       return true;
     }
     const out = this.out;

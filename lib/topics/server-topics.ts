@@ -17,7 +17,7 @@ export interface TopicMember {
   _topics: Set<string> | null;
   /** Its cluster-unique id, once someone asked for it. */
   _id: string | null;
-  readonly _protocol: { readonly sender: { sendShared(message: SharedMessage, callback?: WriteCallback): boolean } };
+  readonly _protocol: { readonly sender: { sendShared(message: SharedMessage, callback?: WriteCallback, defer?: boolean): boolean } };
 }
 
 /** `server.publish()`'s options. */
@@ -177,7 +177,7 @@ export class ServerTopics implements BrokerNode {
   sendTo(id: string, data: Payload, options?: { compress?: boolean | undefined }): boolean {
     const message = messageOf(data, options?.compress !== false);
     const local = this.ids.get(id);
-    if (local !== undefined) return local.connected && local._protocol.sender.sendShared(message);
+    if (local !== undefined) return local.connected && local._protocol.sender.sendShared(message, undefined, true);
     const node = nodeOf(id);
     if (node === null || node === this.nodeId || this.broker === null) return false;
     this.forward('direct', id, message, '');
@@ -193,7 +193,7 @@ export class ServerTopics implements BrokerNode {
     const message = new FanOutMessage(delivery.data, delivery.binary, delivery.compress);
     if (delivery.kind === 'direct') {
       const member = this.ids.get(delivery.target);
-      if (member !== undefined && member.connected) member._protocol.sender.sendShared(message);
+      if (member !== undefined && member.connected) member._protocol.sender.sendShared(message, undefined, true);
       return;
     }
     const skip = delivery.except === '' ? undefined : this.ids.get(delivery.except);
@@ -220,7 +220,8 @@ function sendToAll(members: Iterable<TopicMember>, message: FanOutMessage, skip:
   let count = 0;
   for (const member of members) {
     if (member === skip) continue;
-    if (member._protocol.sender.sendShared(message)) count++;
+    // Deferred to the end of the tick: a burst of publishes costs each connection one write.
+    if (member._protocol.sender.sendShared(message, undefined, true)) count++;
   }
   return count;
 }

@@ -113,11 +113,19 @@ export class SocketOutput implements OutputSink {
     process.nextTick(callback, error);
   }
 
-  /** @internal OutputSink: written now when nothing is held (no arrays, no bracket), else gathered. */
-  pushWhole(chunk: Buffer, callback: WriteCallback | undefined): void {
-    if (this.holds > 0) {
+  /**
+   * @internal OutputSink: written now when nothing is gathered (no arrays, no bracket); gathered
+   * while a bracket is open; with `defer`, gathered until the tick ends (or until another send,
+   * which writes everything gathered first).
+   */
+  pushWhole(chunk: Buffer, callback: WriteCallback | undefined, defer: boolean): void {
+    if (this.holds > 0 || defer || this.chunks !== null || this.callbacks !== null) {
+      const first = this.chunks === null && this.callbacks === null;
       this.push(chunk);
       if (callback !== undefined) this.pushCallback(callback);
+      if (this.holds > 0) return;
+      if (!defer) this.flushGathered();
+      else if (first) deferFlush(this);
       return;
     }
     this.flushes++;
@@ -130,6 +138,13 @@ export class SocketOutput implements OutputSink {
     this.lastWriteResult = ok;
     this.full = !ok;
     this.blocked = ok === false;
+    this.afterWrite();
+  }
+
+  /** Writes what was gathered outside a bracket (deferred sends), then lets the policy look. */
+  flushGathered(): void {
+    if (this.holds > 0) return;
+    this.flush();
     this.afterWrite();
   }
 
@@ -225,6 +240,25 @@ export function installExitFlush(): void {
 
 function flushHeldOutputs(): void {
   for (let i = held.length - 1; i >= 0; i--) held[i]!.flush();
+  flushDeferred();
+}
+
+/** Outputs with deferred sends gathered in this tick, written together when it ends. */
+let deferred: SocketOutput[] = [];
+
+function deferFlush(output: SocketOutput): void {
+  if (deferred.length === 0) {
+    process.nextTick(flushDeferred);
+    // A process that exits in this tick still sends them (the 'exit' hook writes them first).
+    installExitFlush();
+  }
+  deferred.push(output);
+}
+
+function flushDeferred(): void {
+  const outputs = deferred;
+  deferred = [];
+  for (const output of outputs) output.flushGathered();
 }
 
 /** One socket write callback that runs every user callback of the batch, in order. */

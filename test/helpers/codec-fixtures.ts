@@ -289,7 +289,7 @@ export class RecordingSink implements OutputSink {
     this.depth--;
   }
   /** One whole send: recorded as the bracket it stands for. */
-  pushWhole(chunk: Buffer, callback: WriteCallback | undefined): void {
+  pushWhole(chunk: Buffer, callback: WriteCallback | undefined, _defer: boolean): void {
     this.hold();
     this.push(chunk);
     if (callback !== undefined) this.pushCallback(callback);

@@ -4,8 +4,9 @@
  * permessage-deflate allows it), `except`, leaving on close, ids and sendTo, and broadcast*
  * keeping their 1.x behaviour on the same path.
  */
+import { spawn } from 'node:child_process';
 import * as zlib from 'node:zlib';
-import { cleanup, delay, nextEvent, startServer, type TestServer, type WebSocketConnection } from '../helpers/server';
+import { cleanup, delay, nextEvent, startServer, until, wsClient, type TestServer, type WebSocketConnection } from '../helpers/server';
 import { openRawConnection, type RawClient } from '../helpers/raw-client';
 import { OP, type ParsedFrame } from '../helpers/frames';
 
@@ -77,10 +78,66 @@ describe('topics in one process', () => {
       }) as typeof socket.write;
     }
     server.ws.publish('t', 'same bytes for all');
+    await delay(5);
     expect(written).toHaveLength(3);
     expect(written[1]).toBe(written[0]);
     expect(written[2]).toBe(written[0]);
     for (const { client } of members) expect((await client.readFrame()).payload.toString()).toBe('same bytes for all');
+  });
+
+  test('a burst of publishes in one tick is one write per connection, in order; a send after them keeps its place', async () => {
+    const server = await startServer({ autoAcceptConnections: true });
+    const members = [await connect(server), await connect(server)];
+    const writes: number[] = [0, 0];
+    members.forEach(({ connection }, i) => {
+      connection.subscribe('burst');
+      const socket = connection.socket;
+      const write = socket.write.bind(socket) as (chunk: Buffer, cb?: () => void) => boolean;
+      socket.write = ((chunk: Buffer, cb?: () => void) => {
+        writes[i]!++;
+        return write(chunk, cb);
+      }) as typeof socket.write;
+    });
+    for (let i = 0; i < 50; i++) server.ws.publish('burst', `p${i}`);
+    // Deferred to the end of the tick: nothing written yet...
+    expect(writes).toEqual([0, 0]);
+    // ...until a send on that connection, which writes what waited first, in one write.
+    members[1]!.connection.sendUTF('direct');
+    expect(writes).toEqual([0, 1]);
+    await delay(10);
+    expect(writes).toEqual([1, 1]);
+    const expected = Array.from({ length: 50 }, (_, i) => `p${i}`);
+    for (const [i, { client }] of members.entries()) {
+      const got: string[] = [];
+      for (let n = 0; n < (i === 1 ? 51 : 50); n++) got.push((await client.readFrame()).payload.toString());
+      expect(got).toEqual(i === 1 ? [...expected, 'direct'] : expected);
+    }
+  });
+
+  test('a process that exits right after publishing still delivers', async () => {
+    const script = `
+      const http = require('node:http');
+      const { server: WebSocketServer } = require(${JSON.stringify(require.resolve('../../index.js'))});
+      const httpServer = http.createServer();
+      const ws = new WebSocketServer({ httpServer, autoAcceptConnections: true });
+      ws.on('connect', (connection) => {
+        connection.subscribe('t');
+        // From a timer, outside any batch of input: the publishes are deferred to the end of the tick.
+        connection.on('message', () => setTimeout(() => {
+          for (let i = 0; i < 5; i++) ws.publish('t', 'bye ' + i);
+          process.exit(0);
+        }, 1));
+      });
+      httpServer.listen(0, '127.0.0.1', () => console.log(httpServer.address().port));
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise<number>((resolve) => child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+    const ws = await wsClient(`ws://127.0.0.1:${port}/`);
+    const got: string[] = [];
+    ws.on('message', (data: Buffer) => got.push(data.toString()));
+    ws.send('go');
+    await until(() => got.length === 5, 'the five publishes', 5000);
+    expect(got).toEqual(['bye 0', 'bye 1', 'bye 2', 'bye 3', 'bye 4']);
   });
 
   test('except skips one connection (given as the connection or as its id)', async () => {
