@@ -106,14 +106,28 @@ class WebSocketConnection extends ConnectionEvents {
     return this._topics?.has(topic) ?? false;
   }
 
-  /** The topics this connection subscribes to (a copy). */
+  /**
+   * The topics this connection subscribes to (a copy). compat: 1.x applications often keep their
+   * own fields on connections; assigning `topics` makes it theirs (a plain property), as before.
+   */
   get topics(): string[] {
     return this._topics === null ? [] : [...this._topics];
   }
 
-  /** A cluster-unique id (`<node id>:<n>`): `server.sendTo(id, data)` reaches this connection from any node. */
-  get id(): string {
+  set topics(value: string[]) {
+    shadow(this, 'topics', value);
+  }
+
+  /**
+   * A cluster-unique id (`<node id>:<n>`, made on first read): `server.sendTo(clusterId, data)`
+   * reaches this connection from any node. (Not `id`: 1.x applications commonly set `connection.id`.)
+   */
+  get clusterId(): string {
     return this._id ?? (this._server !== null ? this._server._serverTopics().idOf(this) : (this._id = localConnectionId()));
+  }
+
+  set clusterId(value: string) {
+    shadow(this, 'clusterId', value);
   }
 
   private _topicsOfServer(): ServerTopics {
@@ -326,6 +340,11 @@ interface WebSocketConnection {
   addListener(event: 'ping', cb: (cancel: () => void, binaryPayload: Buffer) => void): this;
   addListener(event: 'pong', cb: (binaryPayload: Buffer) => void): this;
 }
+/** Gives `target` an own, plain `key` property (an application's own field), hiding the accessor. */
+function shadow(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
 /** A control frame payload: a Buffer or a string, cut to the 125 bytes RFC 6455 §5.5 allows. */
 function controlPayload(data: Buffer | IStringified | undefined | null): Buffer {
   if (data === undefined || data === null) return EMPTY;

@@ -145,7 +145,7 @@ class WebSocketServer extends EventEmitter {
   }
 
   /**
-   * Sends `data` to the connection with this `id` (`connection.id`), here or on another node.
+   * Sends `data` to the connection with this `id` (`connection.clusterId`), here or on another node.
    * False when no open connection has it here and it names no other node reachable by a broker.
    */
   sendTo(id: string, data: Buffer | IStringified, options?: { compress?: boolean }): boolean {
@@ -162,9 +162,14 @@ class WebSocketServer extends EventEmitter {
     return this._serverTopics().clusterConnectionCount();
   }
 
-  /** This node's id: the broker's, or one per process. Connection ids start with it. */
+  /** This node's id: the broker's, or one per process. Connection ids (`clusterId`) start with it. */
   get nodeId(): string {
     return this._serverTopics().nodeId;
+  }
+
+  /** compat: an application's own `nodeId` field on its server stays possible (a plain property). */
+  set nodeId(value: string) {
+    Object.defineProperty(this, 'nodeId', { value, writable: true, enumerable: true, configurable: true });
   }
 
   /** @internal the topics, made on first use. */

@@ -140,11 +140,13 @@ export class RedisBroker extends EventEmitter implements Broker {
     this.heartbeat = null;
     if (this.replayTimer !== null) clearTimeout(this.replayTimer);
     this.replayTimer = null;
-    for (const topic of this.topics) this.unsubscribeChannel(this.topicChannel(topic));
+    const channels = [...this.topics].map((topic) => this.topicChannel(topic));
+    channels.push(this.broadcastChannel(), this.nodeChannel(this.nodeId));
     this.topics.clear();
-    this.unsubscribeChannel(this.broadcastChannel());
-    this.unsubscribeChannel(this.nodeChannel(this.nodeId));
-    return this.presence.leave();
+    // While Redis is away, an unsubscribe would wait in the client's queue for a reconnect; it is not needed then.
+    const done = this.sub.ready ? channels.map((channel) => this.unsubscribeChannel(channel)) : [];
+    done.push(this.presence.leave());
+    return Promise.all(done).then(() => undefined);
   }
 
   /**
@@ -152,9 +154,14 @@ export class RedisBroker extends EventEmitter implements Broker {
    * closes the subscriber connection the broker made; the user's client stays open.
    */
   async close(): Promise<void> {
+    if (this.closed) return;
     if (this.node !== null) this.detach(this.node);
     this.closed = true;
-    await this.leaving;
+    // The goodbye (unsubscribes, presence) completes before the subscriber connection goes; a Redis
+    // that stops answering meanwhile gets CLOSE_WAIT ms, not forever.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.leaving, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT)))]);
+    clearTimeout(timer);
     this.pub.stop(false);
     this.sub.stop(this.ownsSubscriber);
   }
@@ -225,8 +232,11 @@ export class RedisBroker extends EventEmitter implements Broker {
     this.sub.subscribe(channel, this.sharded).catch((error: unknown) => this.report(error));
   }
 
-  private unsubscribeChannel(channel: string): void {
-    this.sub.unsubscribe(channel, this.sharded).catch((error: unknown) => this.report(error));
+  private unsubscribeChannel(channel: string): Promise<void> {
+    return this.sub.unsubscribe(channel, this.sharded).then(
+      () => undefined,
+      (error: unknown) => this.report(error),
+    );
   }
 
   private onPublisherReady(): void {
@@ -282,6 +292,8 @@ export class RedisBroker extends EventEmitter implements Broker {
    * Never thrown: Redis being away must not take the WebSocket server down.
    */
   private report(caught: unknown): void {
+    // After close() the connections going away is the point, not an error.
+    if (this.closed) return;
     this.counters.errors++;
     const cause = caught instanceof Error ? caught : new Error(String(caught));
     const firstOfOutage = !this.down;
@@ -294,6 +306,9 @@ export class RedisBroker extends EventEmitter implements Broker {
     }
   }
 }
+
+/** Milliseconds close() waits for Redis to confirm the goodbye. */
+const CLOSE_WAIT = 2000;
 
 /** The channel a delivery belongs on, to check it arrived where it should. */
 function channelOf(broker: RedisBroker, delivery: OutgoingDelivery): string {

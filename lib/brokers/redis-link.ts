@@ -19,6 +19,7 @@ export interface NodeRedisClient {
   sUnsubscribe(channel: string, listener: (message: Buffer, channel: string | Buffer) => void, bufferMode: true): Promise<unknown>;
   on(event: string, listener: Listener): unknown;
   removeListener(event: string, listener: Listener): unknown;
+  listenerCount(event: string): number;
 }
 
 /** An ioredis (v5+) client, as far as the broker uses it. */
@@ -33,6 +34,7 @@ export interface IORedisClient {
   disconnect(): void;
   on(event: string, listener: Listener): unknown;
   removeListener(event: string, listener: Listener): unknown;
+  listenerCount(event: string): number;
 }
 
 /** Either client. */
@@ -80,6 +82,15 @@ function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
 
+/**
+ * Takes the broker's 'error' listener off a client it stops using, unless that would leave nobody
+ * listening: an 'error' event without a listener ends the process, and a client the broker closed,
+ * or one whose owner never listened, still reports its reconnection attempts for a while.
+ */
+function releaseErrors(client: RedisClient, listener: Listener, closed: boolean): void {
+  if (!closed && client.listenerCount('error') > 1) client.removeListener('error', listener);
+}
+
 class NodeRedisLink implements RedisLink {
   private events: LinkEvents | null = null;
   private readonly onReady = (): void => this.events?.ready();
@@ -125,8 +136,7 @@ class NodeRedisLink implements RedisLink {
         // Closed already.
       }
     }
-    // Keep swallowing errors from a client we may have closed: an unheard 'error' would end the process.
-    if (!close) this.client.removeListener('error', this.onError);
+    releaseErrors(this.client, this.onError, close);
     this.events = null;
   }
 
@@ -175,7 +185,7 @@ class IORedisLink implements RedisLink {
     this.client.removeListener('messageBuffer', this.onMessage);
     this.client.removeListener('smessageBuffer', this.onMessage);
     if (close) this.client.disconnect();
-    else this.client.removeListener('error', this.onError);
+    releaseErrors(this.client, this.onError, close);
     this.events = null;
   }
 

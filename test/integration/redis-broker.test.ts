@@ -67,7 +67,7 @@ async function startNode(kind: ClientKind, redis: RedisServer, options: Partial<
       const arg = rest.join(' ');
       if (command === 'sub') connection.subscribe(arg);
       else if (command === 'unsub') connection.unsubscribe(arg);
-      else if (command === 'id') connection.sendUTF(`id ${connection.id}`);
+      else if (command === 'id') connection.sendUTF(`id ${connection.clusterId}`);
     });
   });
   return { server, broker, errors };
@@ -223,23 +223,25 @@ redisTests('RedisBroker with a real redis-server', () => {
 
       test('Redis down at start: the server serves locally, says so once, and connects when Redis comes up', async () => {
         await redis.kill();
-        const node = await startNode(kind, redis);
-        const other = await startNode(kind, redis);
-        const a = await wsClient(node.server.url);
+        // The queued publish waits replayDelay after reconnecting: long enough here for the other node to subscribe.
+        const node = await startNode(kind, redis, { replayDelay: 3000 });
         const b = await wsClient(node.server.url);
-        const c = await wsClient(other.server.url);
-        const [ib, ic] = [inbox(b), inbox(c)];
+        const ib = inbox(b);
         b.send('sub t');
-        c.send('sub t');
-        await until(() => node.server.ws.subscriberCount('t') === 1 && other.server.ws.subscriberCount('t') === 1, 'subscriptions');
+        await until(() => node.server.ws.subscriberCount('t') === 1, 'the subscription');
         node.server.ws.publish('t', 'local first');
         await until(() => ib.length === 1, 'local delivery');
         await until(() => node.errors.length === 1, 'one error event');
         expect(node.broker.ready).toBe(false);
-        a.send('noise');
+        expect(node.broker.stats.queued).toBe(1);
         await redis.restart();
         await whenReady(node.broker, 10000);
-        await whenReady(other.broker, 10000);
+        const other = await startNode(kind, redis);
+        await whenReady(other.broker);
+        const c = await wsClient(other.server.url);
+        const ic = inbox(c);
+        c.send('sub t');
+        await waitFor(async () => (await numsub(redis, 'websocket:t:t')) === 2, 'both nodes on the channel');
         await until(() => ic.includes('local first'), 'the queued publish reaching the other node', 5000);
         node.server.ws.publish('t', 'now connected');
         await until(() => ic.includes('now connected') && ib.includes('now connected'), 'delivery once connected', 5000);
@@ -293,6 +295,31 @@ redisTests('RedisBroker with a real redis-server', () => {
         expect(node.broker.stats.errors).toBeGreaterThan(1);
         expect(warnings).toHaveLength(1);
         expect(warnings[0]).toMatch(/^RedisBroker: .*local delivery goes on/);
+      });
+
+      test('close() is a clean goodbye (no error event), and resolves while Redis is down too', async () => {
+        const node = await startNode(kind, redis);
+        await whenReady(node.broker);
+        const a = await wsClient(node.server.url);
+        a.send('sub bye');
+        await waitFor(async () => (await numsub(redis, 'websocket:t:bye')) === 1, 'the subscription');
+        node.server.ws.shutDown();
+        await node.broker.close();
+        await waitFor(async () => (await numsub(redis, 'websocket:t:bye')) === 0, 'the unsubscribe');
+        await delay(50);
+        expect(node.errors).toEqual([]);
+
+        const other = await startNode(kind, redis);
+        await whenReady(other.broker);
+        const b = await wsClient(other.server.url);
+        b.send('sub bye');
+        await until(() => other.server.ws.subscriberCount('bye') === 1, 'the subscription');
+        await redis.kill();
+        await until(() => !other.broker.ready, 'the broker to notice', 5000);
+        const started = Date.now();
+        other.server.ws.shutDown();
+        await other.broker.close();
+        expect(Date.now() - started).toBeLessThan(2500);
       });
 
       test('sharded pub/sub (SSUBSCRIBE/SPUBLISH) works the same', async () => {

@@ -147,7 +147,7 @@ describe('topics in one process', () => {
     a.connection.subscribe('room');
     b.connection.subscribe('room');
     expect(server.ws.publish('room', 'one', { except: a.connection })).toBe(1);
-    expect(server.ws.publish('room', 'two', { except: b.connection.id })).toBe(1);
+    expect(server.ws.publish('room', 'two', { except: b.connection.clusterId })).toBe(1);
     expect((await b.client.readFrame()).payload.toString()).toBe('one');
     expect((await a.client.readFrame()).payload.toString()).toBe('two');
     await delay(30);
@@ -208,13 +208,13 @@ describe('topics in one process', () => {
     const server = await startServer({ autoAcceptConnections: true });
     const a = await connect(server);
     const b = await connect(server);
-    const id = a.connection.id;
+    const id = a.connection.clusterId;
     expect(id).toMatch(/^[A-Za-z0-9_-]+:[0-9a-z]+$/);
-    expect(a.connection.id).toBe(id);
-    expect(b.connection.id).not.toBe(id);
+    expect(a.connection.clusterId).toBe(id);
+    expect(b.connection.clusterId).not.toBe(id);
     expect(id.startsWith(server.ws.nodeId + ':')).toBe(true);
     expect(server.ws.sendTo(id, 'to a')).toBe(true);
-    expect(server.ws.sendTo(b.connection.id, Buffer.from('to b'))).toBe(true);
+    expect(server.ws.sendTo(b.connection.clusterId, Buffer.from('to b'))).toBe(true);
     const toA = await a.client.readFrame();
     const toB = await b.client.readFrame();
     expect([toA.opcode, toA.payload.toString()]).toEqual([OP.TEXT, 'to a']);
@@ -226,6 +226,27 @@ describe('topics in one process', () => {
     a.client.destroy();
     await closed;
     expect(server.ws.sendTo(id, 'gone')).toBe(false);
+  });
+
+  test('1.x applications\' own fields keep working: connection.id, connection.topics, server.nodeId', async () => {
+    const server = await startServer({ autoAcceptConnections: true });
+    const a = await connect(server);
+    a.connection.subscribe('t');
+    const clusterId = a.connection.clusterId;
+    const conn = a.connection as unknown as Record<string, unknown>;
+    conn['id'] = 42;
+    conn['topics'] = ['mine'];
+    expect(conn['id']).toBe(42);
+    expect(conn['topics']).toEqual(['mine']);
+    // The subscriptions and the cluster id are unaffected.
+    expect(a.connection.isSubscribed('t')).toBe(true);
+    expect(a.connection.clusterId).toBe(clusterId);
+    expect(server.ws.sendTo(clusterId, 'still reachable')).toBe(true);
+    expect((await a.client.readFrame()).payload.toString()).toBe('still reachable');
+    a.connection.clusterId = 'app-value';
+    expect(a.connection.clusterId).toBe('app-value');
+    (server.ws as unknown as Record<string, unknown>)['nodeId'] = 'my-node';
+    expect(server.ws.nodeId).toBe('my-node');
   });
 
   test('cluster counts without a broker are this node\'s', async () => {
@@ -359,7 +380,7 @@ describe('broadcast* on the shared path keep their 1.x behaviour', () => {
     expect(() => connection.subscribe('t')).toThrow('Topics are for connections accepted by a WebSocketServer.');
     expect(connection.isSubscribed('t')).toBe(false);
     expect(connection.unsubscribe('t')).toBe(false);
-    expect(connection.id).toMatch(/^[A-Za-z0-9_-]+:[0-9a-z]+$/);
+    expect(connection.clusterId).toMatch(/^[A-Za-z0-9_-]+:[0-9a-z]+$/);
     connection.close();
   });
 });

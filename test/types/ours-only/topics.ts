@@ -20,7 +20,7 @@ server.on('connect', (connection) => {
   const left: boolean = connection.unsubscribe('room');
   const is: boolean = connection.isSubscribed('room');
   const topics: string[] = connection.topics;
-  const id: string = connection.id;
+  const id: string = connection.clusterId;
   const options: PublishOptions = { except: connection, compress: false, local: true };
   const delivered: number = server.publish('room', 'text', options);
   server.publish('room', Buffer.from([1]), { except: id });
