@@ -23,8 +23,9 @@ export interface OutputSink extends ChunkSink {
   /**
    * One whole send, already framed (a shared fan-out message): as `hold(); push(); pushCallback();
    * release()`, without the bookkeeping when nothing is held. With `defer` the write may wait until
-   * the current tick ends, together with the connection's other deferred sends (a burst of
-   * publishes becomes one write); any other send made meanwhile writes them first, keeping order.
+   * the event loop's current turn has handled its I/O, together with the connection's other
+   * deferred sends (the publishes of a whole turn become one write); any other send made meanwhile
+   * writes them first, keeping order.
    */
   pushWhole(chunk: Buffer, callback: WriteCallback | undefined, defer: boolean): void;
 }

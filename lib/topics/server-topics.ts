@@ -220,7 +220,7 @@ function sendToAll(members: Iterable<TopicMember>, message: FanOutMessage, skip:
   let count = 0;
   for (const member of members) {
     if (member === skip) continue;
-    // Deferred to the end of the tick: a burst of publishes costs each connection one write.
+    // Deferred to the end of this event-loop turn: the publishes of a turn cost each connection one write.
     if (member._protocol.sender.sendShared(message, undefined, true)) count++;
   }
   return count;

@@ -115,8 +115,8 @@ export class SocketOutput implements OutputSink {
 
   /**
    * @internal OutputSink: written now when nothing is gathered (no arrays, no bracket); gathered
-   * while a bracket is open; with `defer`, gathered until the tick ends (or until another send,
-   * which writes everything gathered first).
+   * while a bracket is open; with `defer`, gathered until this turn of the event loop has handled
+   * its I/O (or until another send, which writes everything gathered first).
    */
   pushWhole(chunk: Buffer, callback: WriteCallback | undefined, defer: boolean): void {
     if (this.holds > 0 || defer || this.chunks !== null || this.callbacks !== null) {
@@ -243,13 +243,17 @@ function flushHeldOutputs(): void {
   flushDeferred();
 }
 
-/** Outputs with deferred sends gathered in this tick, written together when it ends. */
+/**
+ * Outputs with deferred sends, written together in the event loop's check phase (setImmediate):
+ * every publish made while this turn's I/O events run (each inbound message of each connection)
+ * shares one write per subscriber, instead of one write per publish.
+ */
 let deferred: SocketOutput[] = [];
 
 function deferFlush(output: SocketOutput): void {
   if (deferred.length === 0) {
-    process.nextTick(flushDeferred);
-    // A process that exits in this tick still sends them (the 'exit' hook writes them first).
+    setImmediate(flushDeferred);
+    // A process that exits before then still sends them (the 'exit' hook writes them first).
     installExitFlush();
   }
   deferred.push(output);

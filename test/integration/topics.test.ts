@@ -114,6 +114,30 @@ describe('topics in one process', () => {
     }
   });
 
+  test('publishes made by several callbacks of one event-loop turn share one write per connection', async () => {
+    const server = await startServer({ autoAcceptConnections: true });
+    const { client, connection } = await connect(server);
+    connection.subscribe('turn');
+    let writes = 0;
+    const socket = connection.socket;
+    const write = socket.write.bind(socket) as (chunk: Buffer, cb?: () => void) => boolean;
+    socket.write = ((chunk: Buffer, cb?: () => void) => {
+      writes++;
+      return write(chunk, cb);
+    }) as typeof socket.write;
+    // Two timers due at once run in the same timers phase (process.nextTick runs between them).
+    await new Promise<void>((resolve) => {
+      setTimeout(() => server.ws.publish('turn', 'first'), 5);
+      setTimeout(() => {
+        server.ws.publish('turn', 'second');
+        setImmediate(() => setImmediate(resolve));
+      }, 5);
+    });
+    expect(writes).toBe(1);
+    expect((await client.readFrame()).payload.toString()).toBe('first');
+    expect((await client.readFrame()).payload.toString()).toBe('second');
+  });
+
   test('a process that exits right after publishing still delivers', async () => {
     const script = `
       const http = require('node:http');
