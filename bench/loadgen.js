@@ -11,9 +11,10 @@
 
 const net = require('net');
 const crypto = require('crypto');
-const { acceptKey, closeFrame, clientFrame, randomMask, makePayloads, opcodeFor, buildRing, ringOf } = require('./lib/frames');
+const { acceptKey, handshakeResponse, closeFrame, clientFrame, randomMask, makePayloads, opcodeFor, buildRing, ringOf } = require('./lib/frames');
 const deflate = require('./lib/deflate');
 const { byId } = require('./lib/scenarios');
+const { readStdinLines } = require('./lib/lines');
 
 const HOST = '127.0.0.1';
 
@@ -51,22 +52,15 @@ function openWebSocket(port, { timeoutMs = 10000, extensions = null } = {}) {
     }
     function onData(chunk) {
       head = head === null ? chunk : Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end === -1) {
-        if (head.length > 16384) fail(new Error('handshake response too long'));
-        return;
-      }
-      const text = head.toString('latin1', 0, end);
-      const status = text.slice(0, text.indexOf('\r\n') === -1 ? text.length : text.indexOf('\r\n'));
-      if (!/^HTTP\/1\.1 101\b/.test(status)) return fail(new Error(`handshake refused: ${status}`));
-      const m = /\r\nsec-websocket-accept:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(text);
-      if (!m || m[1] !== expected) return fail(new Error('bad Sec-WebSocket-Accept'));
-      const ext = /\r\nsec-websocket-extensions:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(text);
+      const res = handshakeResponse(head, expected);
+      if (res === null) return;
+      if (res.error) return fail(new Error(res.error));
+      const ext = /\r\nsec-websocket-extensions:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(res.text);
       if (ext && !extensions) return fail(new Error(`server answered extensions nobody offered: ${ext[1]}`));
       settled = true;
       cleanup();
       socket.pause();
-      resolve({ socket, rest: head.subarray(end + 4), extensions: ext ? ext[1] : null });
+      resolve({ socket, rest: res.rest, extensions: ext ? ext[1] : null });
     }
 
     socket.on('connect', () => {
@@ -615,23 +609,16 @@ function emit(obj) {
 // Lines from the parent on stdin; the end of stdin means the parent is gone.
 function controlChannel() {
   const waiters = new Map();
-  let buf = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) !== -1) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
+  readStdinLines(
+    (line) => {
       const w = waiters.get(line);
       if (w) {
         waiters.delete(line);
         w();
       }
-    }
-  });
-  process.stdin.on('end', () => process.exit(2));
-  process.stdin.on('error', () => process.exit(2));
+    },
+    () => process.exit(2)
+  );
   return {
     waitFor(line) {
       return new Promise((resolve) => waiters.set(line, resolve));

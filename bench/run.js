@@ -4,12 +4,17 @@
 // table with ratios against ws, and the results saved under bench/results/.
 // `node bench/run.js --help` lists the options.
 
-const { spawn, spawnSync, execFileSync } = require('child_process');
+const { spawnSync } = require('child_process');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { SCENARIOS, GROUPS, byId, supports } = require('./lib/scenarios');
 const deflate = require('./lib/deflate');
+const { log, fatal, parseOptions, RUN_OPTIONS, PIN_OPTIONS, OUT_OPTIONS, checkRunLength } = require('./lib/cli');
+const { Child, lastLines, runMain } = require('./lib/child');
+const { detectPinning } = require('./lib/pinning');
+const { openFileLimit, reexecWithFileLimit } = require('./lib/file-limit');
+const { machineInfo, packageVersions, machineLines } = require('./lib/machine');
+const { median, heading, everyRun, failedRuns, save } = require('./lib/results');
 
 const BENCH = __dirname;
 const ROOT = path.resolve(BENCH, '..');
@@ -50,65 +55,41 @@ const HELP = `Usage: node bench/run.js [options]     (npm run bench -- [options]
 // ---------------------------------------------------------------------------------------------
 // Options
 
-function parseOptions(argv) {
-  const o = {
-    scenario: 'all',
-    impl: DEFAULT_IMPLS.join(','),
-    runs: 3,
-    duration: 3,
-    warmup: 1,
-    sample: 17,
-    clientServer: 'raw',
-    rssConnections: 2000,
-    microTime: 100,
-    pin: true,
-    loadgenCpu: 0,
-    serverCpu: 1,
-    out: path.join(BENCH, 'results'),
-    save: true,
-    list: false,
-  };
-  const flags = { '--no-pin': ['pin', false], '--no-save': ['save', false], '--list': ['list', true] };
-  const values = {
-    '--scenario': 'scenario',
-    '--impl': 'impl',
-    '--runs': 'runs',
-    '--duration': 'duration',
-    '--warmup': 'warmup',
-    '--sample': 'sample',
-    '--client-server': 'clientServer',
-    '--rss-connections': 'rssConnections',
-    '--micro-time': 'microTime',
-    '--loadgen-cpu': 'loadgenCpu',
-    '--server-cpu': 'serverCpu',
-    '--out': 'out',
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let v;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq !== -1) {
-      v = a.slice(eq + 1);
-      a = a.slice(0, eq);
-    }
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(HELP);
-      process.exit(0);
-    } else if (flags[a]) {
-      o[flags[a][0]] = flags[a][1];
-    } else if (values[a]) {
-      if (v === undefined) v = argv[++i];
-      if (v === undefined) fatal(`missing value for ${a}`);
-      const key = values[a];
-      o[key] = typeof o[key] === 'number' ? Number(v) : v;
-      if (typeof o[key] === 'number' && !Number.isFinite(o[key])) fatal(`${a} needs a number`);
-    } else {
-      fatal(`unknown option ${a}\n\n${HELP}`);
-    }
-  }
-  if (o.runs < 1 || o.runs > 20) fatal('--runs must be between 1 and 20');
-  if (o.duration <= 0 || o.duration > 60) fatal('--duration must be in (0, 60] seconds');
-  if (o.warmup < 0 || o.warmup > 30) fatal('--warmup must be in [0, 30] seconds');
+function options(argv) {
+  const o = parseOptions(
+    argv,
+    {
+      scenario: 'all',
+      impl: DEFAULT_IMPLS.join(','),
+      runs: 3,
+      duration: 3,
+      warmup: 1,
+      sample: 17,
+      clientServer: 'raw',
+      rssConnections: 2000,
+      microTime: 100,
+      pin: true,
+      loadgenCpu: 0,
+      serverCpu: 1,
+      out: path.join(BENCH, 'results'),
+      save: true,
+      list: false,
+    },
+    {
+      '--scenario': ['scenario', 'string'],
+      '--impl': ['impl', 'string'],
+      ...RUN_OPTIONS,
+      '--sample': ['sample', 'number'],
+      '--client-server': ['clientServer', 'string'],
+      '--rss-connections': ['rssConnections', 'number'],
+      '--micro-time': ['microTime', 'number'],
+      ...PIN_OPTIONS,
+      ...OUT_OPTIONS,
+      '--list': ['list', 'flag', true],
+    },
+    HELP
+  );
+  checkRunLength(o, 60, 30);
   o.out = path.resolve(o.out);
 
   const ids = [];
@@ -126,57 +107,18 @@ function parseOptions(argv) {
   return o;
 }
 
-function fatal(msg) {
-  process.stderr.write(`bench: ${msg}\n`);
-  process.exit(2);
-}
-
-function log(msg) {
-  process.stderr.write(msg + '\n');
-}
-
 // ---------------------------------------------------------------------------------------------
 // Environment
 
-function openFileLimit() {
-  try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    const [soft, hard] = line.split(/\s{2,}/).slice(1, 3);
-    const num = (x) => (x === 'unlimited' ? Infinity : Number(x));
-    return { soft: num(soft), hard: num(hard) };
-  } catch {
-    return null;
-  }
-}
-
-// Node raises its soft RLIMIT_NOFILE to the hard limit when it starts, but cannot go past the
-// hard limit. A shell can, when it is allowed to (root, or a generous limits.conf), so run.js
-// re-runs itself through `bash -c 'ulimit -n N; exec node ...'`; every child inherits the limit.
-const CANNOT_RAISE = 97;
-
+// rss-2000 holds its connections open at once; below the limit it needs, run.js re-runs itself
+// with a higher one (see lib/file-limit.js), and when that cannot be done the scenario is skipped.
 function ensureFileLimit(o) {
   const rss = o.scenarios.find((s) => s.type === 'rss');
   if (!rss) return;
   const need = rss.connections + 512;
   const lim = openFileLimit();
   if (!lim || lim.soft >= need) return;
-  if (!process.env.BENCH_ULIMIT_REEXEC) {
-    const target = Math.max(need, 8192);
-    const r = spawnSync(
-      'bash',
-      [
-        '-c',
-        `ulimit -n ${target} 2>/dev/null || exit ${CANNOT_RAISE}; exec "$@"`,
-        'bash',
-        process.execPath,
-        ...process.execArgv,
-        __filename,
-        ...process.argv.slice(2),
-      ],
-      { stdio: 'inherit', env: { ...process.env, BENCH_ULIMIT_REEXEC: '1' } }
-    );
-    if (!r.error && r.status !== CANNOT_RAISE) process.exit(r.status === null ? 1 : r.status);
-  }
+  reexecWithFileLimit(Math.max(need, 8192), __filename);
   log(
     `bench: the open file limit is ${lim.soft} but ${rss.id} needs about ${need} and it cannot be raised from here; ` +
       `skipping it. Run 'ulimit -n 8192' (as a user allowed to) before the benchmark.`
@@ -184,192 +126,9 @@ function ensureFileLimit(o) {
   o.scenarios = o.scenarios.filter((s) => s !== rss);
 }
 
-function detectPinning(o) {
-  if (!o.pin) return { pinned: false, why: 'disabled with --no-pin' };
-  const cpus = os.cpus().length;
-  if (cpus < 2) return { pinned: false, why: 'only one CPU' };
-  if (Math.max(o.loadgenCpu, o.serverCpu) >= cpus) return { pinned: false, why: `CPU ${Math.max(o.loadgenCpu, o.serverCpu)} does not exist` };
-  const r = spawnSync('taskset', ['-c', String(o.serverCpu), 'true']);
-  if (r.error || r.status !== 0) return { pinned: false, why: 'taskset is not available' };
-  return { pinned: true, why: `load generator and clients on CPU ${o.loadgenCpu}, servers on CPU ${o.serverCpu} (taskset)` };
-}
-
-function tryExec(cmd, args) {
-  try {
-    return execFileSync(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' }).trim();
-  } catch {
-    return null;
-  }
-}
-
-function pkgVersion(name) {
-  try {
-    return JSON.parse(fs.readFileSync(require.resolve(`${name}/package.json`, { paths: [ROOT] }), 'utf8')).version;
-  } catch {
-    return null;
-  }
-}
-
-function machineInfo(pinning) {
-  let cpuModel = null;
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) cpuModel = m[1].trim();
-  } catch {
-    // not Linux
-  }
-  const commit = tryExec('git', ['rev-parse', '--short', 'HEAD']);
-  const status = tryExec('git', ['status', '--porcelain']);
-  return {
-    date: new Date().toISOString(),
-    commit: commit || 'unknown',
-    dirty: !!status,
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpu: cpuModel || (os.cpus()[0] && os.cpus()[0].model) || 'unknown',
-    cores: os.cpus().length,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    pinning: pinning.why,
-    versions: {
-      ours: pkgVersion('websocket'),
-      websocket: pkgVersion('websocket-upstream'),
-      ws: pkgVersion('ws'),
-      bufferutil: pkgVersion('bufferutil'),
-      'utf-8-validate': pkgVersion('utf-8-validate'),
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Child processes. Each one exits when its stdin closes, and every one still alive is killed
-// when this process exits for any reason.
-
-const children = new Set();
-
-function killAll() {
-  for (const c of children) {
-    try {
-      c.proc.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`\nbench: ${sig}, stopping`);
-    killAll();
-    process.exit(130);
-  });
-}
-
-class Child {
-  constructor(label, script, args, { cpu, nodeArgs = [], env = {}, pinning }) {
-    let cmd = process.execPath;
-    let argv = [...nodeArgs, script, ...args];
-    if (pinning.pinned && cpu !== undefined) {
-      argv = ['-c', String(cpu), cmd, ...argv];
-      cmd = 'taskset';
-    }
-    this.label = label;
-    this.proc = spawn(cmd, argv, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    this.lines = [];
-    this.waiter = null;
-    this.stderr = '';
-    this.exited = false;
-    this.exitCode = null;
-    children.add(this);
-    let buf = '';
-    this.proc.stdout.setEncoding('utf8');
-    this.proc.stdout.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let msg;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue; // stray output from a library
-        }
-        this.lines.push(msg);
-        this.wake();
-      }
-    });
-    this.proc.stderr.setEncoding('utf8');
-    this.proc.stderr.on('data', (d) => {
-      this.stderr = (this.stderr + d).slice(-4000);
-    });
-    this.proc.stdin.on('error', () => {}); // the child may be gone already
-    this.exitPromise = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
-        this.exited = true;
-        this.exitCode = code === null ? signal : code;
-        children.delete(this);
-        this.wake();
-        resolve();
-      });
-      this.proc.on('error', (err) => {
-        this.stderr += `\n${err.message}`;
-        this.exited = true;
-        children.delete(this);
-        this.wake();
-        resolve();
-      });
-    });
-  }
-
-  wake() {
-    if (this.waiter) this.waiter();
-  }
-
-  // The first message satisfying `pred`, or an error on timeout or exit.
-  next(pred, timeoutMs) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = null;
-        reject(new Error(`${this.label}: no answer within ${Math.round(timeoutMs / 1000)} s`));
-      }, timeoutMs);
-      const check = () => {
-        const i = this.lines.findIndex(pred);
-        if (i !== -1) {
-          clearTimeout(timer);
-          this.waiter = null;
-          resolve(this.lines.splice(i, 1)[0]);
-        } else if (this.exited) {
-          clearTimeout(timer);
-          this.waiter = null;
-          reject(new Error(`${this.label} exited (${this.exitCode}): ${lastLines(this.stderr)}`));
-        }
-      };
-      this.waiter = check;
-      check();
-    });
-  }
-
-  send(line) {
-    if (!this.exited) this.proc.stdin.write(line + '\n');
-  }
-
-  async stop() {
-    if (this.exited) return;
-    this.proc.stdin.end();
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await this.exitPromise;
-    clearTimeout(timer);
-  }
-}
-
-// The thrown error's own line when there is one (a Node crash ends with a stack and a version
-// banner, which say little), otherwise the last lines.
-function lastLines(text, n = 3) {
-  const lines = text.trim().split('\n').filter(Boolean);
-  const err = lines.find((l) => /^\w*(Error|Exception)\b.*:/.test(l.trim()));
-  if (err) return err.trim();
-  return lines.slice(-n).join(' | ') || 'no output';
+// The result's "meta": the machine, how processes were pinned, and the library versions.
+function machineMeta(pinning) {
+  return { ...machineInfo(), pinning: pinning.why, versions: packageVersions(['bufferutil', 'utf-8-validate']) };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -514,13 +273,6 @@ async function runMicro(ctx) {
 // ---------------------------------------------------------------------------------------------
 // Summaries
 
-function median(values) {
-  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  const mid = v.length >> 1;
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
-
 // Latency gives two rows from the same runs, and so do scenarios that list `metrics`.
 function metricsOf(sc) {
   if (sc.type === 'latency') return [
@@ -642,15 +394,9 @@ function sentRatioOf(scenarios, results) {
 
 function report(meta, o, rows, micro, errors, results) {
   const lines = [];
-  lines.push(`# Benchmark results: ${meta.date.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? ' (uncommitted changes)' : ''}`);
+  lines.push(heading('Benchmark results', meta));
   lines.push('');
-  lines.push(`- Machine: ${meta.cpu}, ${meta.cores} cores, ${meta.memoryGiB} GiB, ${meta.platform}`);
-  lines.push(`- Node ${meta.node} (V8 ${meta.v8})`);
-  const v = meta.versions;
-  lines.push(
-    `- Versions: ours ${v.ours || '?'}, websocket ${v.websocket || '?'} (as websocket-upstream), ws ${v.ws || '?'}, ` +
-      `bufferutil ${v.bufferutil || '?'}, utf-8-validate ${v['utf-8-validate'] || '?'}`
-  );
+  lines.push(...machineLines(meta));
   lines.push(`- Pinning: ${meta.pinning}`);
   lines.push(
     `- Method: ${o.runs} run(s) per cell, implementations interleaved (A B C A B C), median shown; each run on a fresh ` +
@@ -693,12 +439,7 @@ function report(meta, o, rows, micro, errors, results) {
     lines.push('');
     for (const sc of o.scenarios) if (sc.type !== 'micro') lines.push(`- \`${sc.id}\`: ${sc.title}${sc.window ? `, ${sc.window} messages in flight per connection` : ''}`);
     lines.push('');
-    lines.push('<details><summary>Every run</summary>');
-    lines.push('');
-    lines.push(runsTable(rows, o.impls));
-    lines.push('');
-    lines.push('</details>');
-    lines.push('');
+    lines.push(...everyRun(runsTable(rows, o.impls)));
   }
   if (micro) {
     lines.push('## Codec micro-benchmarks');
@@ -706,29 +447,14 @@ function report(meta, o, rows, micro, errors, results) {
     lines.push(micro.markdown.trim());
     lines.push('');
   }
-  if (errors.length) {
-    lines.push('## Failed runs');
-    lines.push('');
-    for (const e of errors) lines.push(`- ${e}`);
-    lines.push('');
-  }
+  lines.push(...failedRuns(errors));
   return lines.join('\n');
-}
-
-function save(o, meta, md, json) {
-  fs.mkdirSync(o.out, { recursive: true });
-  let base = `${meta.date.slice(0, 10)}-${meta.commit}${meta.dirty ? '-dirty' : ''}`;
-  if (fs.existsSync(path.join(o.out, `${base}.md`))) base += `-${meta.date.slice(11, 19).replace(/:/g, '')}`;
-  const mdPath = path.join(o.out, `${base}.md`);
-  fs.writeFileSync(mdPath, md + '\n');
-  fs.writeFileSync(path.join(o.out, `${base}.json`), JSON.stringify(json, null, 2) + '\n');
-  return mdPath;
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  const o = parseOptions(process.argv.slice(2));
+  const o = options(process.argv.slice(2));
   if (o.list) {
     for (const s of SCENARIOS) process.stdout.write(`${s.id.padEnd(18)} ${s.title}${s.unit ? ` (${s.unit})` : ''}\n`);
     process.stdout.write(`\ngroups: ${Object.entries(GROUPS).map(([k, v]) => `${k} = ${v.join(',')}`).join('\n        ')}\n`);
@@ -736,8 +462,8 @@ async function main() {
   }
   ensureFileLimit(o);
   if (!o.scenarios.length) fatal('nothing left to run');
-  const pinning = detectPinning(o);
-  const meta = machineInfo(pinning);
+  const pinning = detectPinning(o, 'load generator and clients', 'servers');
+  const meta = machineMeta(pinning);
   const ctx = { o, pinning, native: {} };
   meta.native = ctx.native;
   const errors = [];
@@ -835,18 +561,8 @@ async function main() {
   if (o.save) {
     const options = { ...o, out: path.relative(ROOT, o.out), scenarios: o.scenarios.map((s) => s.id) };
     const json = { meta, options, rows, results, micro: micro && micro.micro, errors };
-    const file = save(o, meta, md, json);
-    log(`\nbench: saved ${path.relative(process.cwd(), file)} (and .json)`);
+    save(o.out, meta, null, md, json);
   }
 }
 
-main().then(
-  () => {
-    killAll();
-  },
-  (err) => {
-    log(`bench: ${err.stack || err}`);
-    killAll();
-    process.exit(1);
-  }
-);
+runMain(main);

@@ -12,29 +12,10 @@ const net = require('net');
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
 const { performance } = require('perf_hooks');
-const {
-  FANOUT,
-  ROOT,
-  log,
-  fatal,
-  parseOptions,
-  ensureFileLimit,
-  machineInfo,
-  machineLines,
-  Child,
-  killAll,
-  onExit,
-  lastLines,
-  sleep,
-  cpuOf,
-  clockOffset,
-  median,
-  fmtRate,
-  fmtUs,
-  fmtPct,
-  pct,
-  save,
-} = require('./_common');
+const { log, fatal, parseOptions, RUN_OPTIONS, OUT_OPTIONS, checkRunLength } = require('../lib/cli');
+const { Child, onExit, lastLines, runMain } = require('../lib/child');
+const { median, heading, everyRun, failedRuns, save } = require('../lib/results');
+const { FANOUT, ROOT, ensureFileLimit, machineInfo, machineLines, sleep, cpuOf, clockOffset, fmtRate, fmtUs, fmtPct, pct } = require('./_common');
 
 const SERVER = path.join(FANOUT, 'server.js');
 const LOADGEN = path.join(FANOUT, 'loadgen.js');
@@ -80,12 +61,9 @@ function options() {
       '--window': ['window', 'number'],
       '--size': ['size', 'number'],
       '--client': ['client', 'string'],
-      '--runs': ['runs', 'number'],
-      '--duration': ['duration', 'number'],
-      '--warmup': ['warmup', 'number'],
+      ...RUN_OPTIONS,
       '--redis-server': ['redisServer', 'string'],
-      '--out': ['out', 'string'],
-      '--no-save': ['save', 'flag', false],
+      ...OUT_OPTIONS,
     },
     HELP
   );
@@ -93,9 +71,7 @@ function options() {
   if (!(o.connections >= 1 && o.connections <= 30000)) fatal('--connections must be between 1 and 30000');
   if (!(o.size >= 28 && o.size <= 65535)) fatal('--size must be between 28 and 65535');
   if (!(o.window >= 1 && o.window <= 1024)) fatal('--window must be between 1 and 1024');
-  if (!(o.runs >= 1 && o.runs <= 20)) fatal('--runs must be between 1 and 20');
-  if (!(o.duration > 0 && o.duration <= 120)) fatal('--duration must be in (0, 120] seconds');
-  if (!(o.warmup >= 0 && o.warmup <= 60)) fatal('--warmup must be in [0, 60] seconds');
+  checkRunLength(o, 120, 60);
   if (!['node-redis', 'ioredis'].includes(o.client)) fatal('--client must be node-redis or ioredis');
   o.rates = o.rate.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
     const r = x === 'max' ? 'max' : Number(x);
@@ -462,7 +438,7 @@ function runsTable(results, o) {
 
 function report(meta, o, rows, results, errors) {
   const lines = [];
-  lines.push(`# Fan-out benchmark (cluster): ${meta.date.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? ' (uncommitted changes)' : ''}`);
+  lines.push(heading('Fan-out benchmark (cluster)', meta));
   lines.push('');
   lines.push(...machineLines(meta));
   lines.push(`- redis-server ${meta.redis}, persistence off, on 127.0.0.1; the nodes use ${o.client}`);
@@ -488,18 +464,8 @@ function report(meta, o, rows, results, errors) {
   lines.push('');
   lines.push(tables(rows, o));
   lines.push('');
-  lines.push('<details><summary>Every run</summary>');
-  lines.push('');
-  lines.push(runsTable(results, o));
-  lines.push('');
-  lines.push('</details>');
-  lines.push('');
-  if (errors.length) {
-    lines.push('## Failed runs');
-    lines.push('');
-    for (const e of errors) lines.push(`- ${e}`);
-    lines.push('');
-  }
+  lines.push(...everyRun(runsTable(results, o)));
+  lines.push(...failedRuns(errors));
   return lines.join('\n');
 }
 
@@ -553,16 +519,8 @@ async function main() {
   const md = report(meta, o, rows, results, errors);
   process.stdout.write('\n' + md + '\n');
   if (o.save) {
-    const file = save(o.out, meta, 'fanout-cluster', md, { meta, options: { ...o, out: path.relative(ROOT, o.out) }, rows, results, errors });
-    log(`\nbench: saved ${path.relative(process.cwd(), file)} (and .json)`);
+    save(o.out, meta, 'fanout-cluster', md, { meta, options: { ...o, out: path.relative(ROOT, o.out) }, rows, results, errors });
   }
 }
 
-main().then(
-  () => killAll(),
-  (err) => {
-    log(`bench: ${err.stack || err}`);
-    killAll();
-    process.exit(1);
-  }
-);
+runMain(main);

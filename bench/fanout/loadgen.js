@@ -25,7 +25,9 @@
 const net = require('net');
 const fs = require('fs');
 const { performance } = require('perf_hooks');
-const { acceptKey } = require('../lib/frames');
+const { acceptKey, handshakeResponse } = require('../lib/frames');
+const { openFileLimit } = require('../lib/file-limit');
+const { readStdinLines } = require('../lib/lines');
 
 const HOST = '127.0.0.1';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='; // RFC 6455's own example
@@ -67,13 +69,8 @@ function failRun(msg) {
 // Limits: one descriptor per socket, and one local port per connection to each server port.
 
 function checkLimits() {
-  try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    const soft = line.split(/\s{2,}/)[1];
-    if (soft !== 'unlimited' && Number(soft) < total + 64) return `open file limit ${soft} is below the ${total + 64} this run needs`;
-  } catch {
-    // not Linux: let connect() fail if it must
-  }
+  const lim = openFileLimit(); // null when not on Linux: let connect() fail if it must
+  if (lim && lim.soft < total + 64) return `open file limit ${lim.soft} is below the ${total + 64} this run needs`;
   try {
     const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     if (hi - lo + 1 < perPort) return `only ${hi - lo + 1} local ports (ip_local_port_range) for ${perPort} connections to one server port`;
@@ -108,16 +105,10 @@ function open(port, request) {
     }
     function onData(chunk) {
       head = head === null ? chunk : Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end === -1) {
-        if (head.length > 16384) done(new Error('handshake response too long'));
-        return;
-      }
-      const text = head.toString('latin1', 0, end);
-      if (!text.startsWith('HTTP/1.1 101')) return done(new Error(`handshake refused: ${text.split('\r\n')[0]}`));
-      const m = /\r\nsec-websocket-accept:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(text);
-      if (!m || m[1] !== ACCEPT) return done(new Error('bad Sec-WebSocket-Accept'));
-      done(null, head.subarray(end + 4));
+      const res = handshakeResponse(head, ACCEPT);
+      if (res === null) return;
+      if (res.error) return done(new Error(res.error));
+      done(null, res.rest);
     }
     socket.on('data', onData);
     socket.on('error', done);
@@ -321,24 +312,16 @@ async function main() {
   const limit = checkLimits();
   if (limit) throw new Error(limit);
 
-  let buf = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) !== -1) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
+  readStdinLines(
+    (line) => {
       if (line === 'go') result();
       else if (line === 'clock') emit({ clock: performance.timeOrigin + performance.now() });
+    },
+    () => {
+      closeAll();
+      process.exit(0);
     }
-  });
-  const quit = () => {
-    closeAll();
-    process.exit(0);
-  };
-  process.stdin.on('end', quit);
-  process.stdin.on('error', quit);
+  );
 
   // Open every connection, `concurrency` handshakes at a time, port by port.
   for (let g = 0; g < ports.length; g++) {

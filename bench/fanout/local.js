@@ -5,28 +5,11 @@
 // websocket@1.0.35. See bench/README.md, "Fan-out". `node bench/fanout/local.js --help`.
 
 const path = require('path');
-const {
-  FANOUT,
-  ROOT,
-  log,
-  fatal,
-  parseOptions,
-  ensureFileLimit,
-  detectPinning,
-  machineInfo,
-  machineLines,
-  Child,
-  killAll,
-  lastLines,
-  sleep,
-  cpuOf,
-  median,
-  fmtRate,
-  fmtUs,
-  fmtPct,
-  fmtRatio,
-  save,
-} = require('./_common');
+const { log, fatal, parseOptions, RUN_OPTIONS, PIN_OPTIONS, OUT_OPTIONS, checkRunLength } = require('../lib/cli');
+const { Child, lastLines, runMain } = require('../lib/child');
+const { detectPinning } = require('../lib/pinning');
+const { median, heading, everyRun, failedRuns, save } = require('../lib/results');
+const { FANOUT, ROOT, ensureFileLimit, machineInfo, machineLines, sleep, cpuOf, fmtRate, fmtUs, fmtPct, fmtRatio } = require('./_common');
 
 const SERVER = path.join(FANOUT, 'server.js');
 const LOADGEN = path.join(FANOUT, 'loadgen.js');
@@ -75,14 +58,9 @@ function options() {
       '--size': ['size', 'number'],
       '--window': ['window', 'number'],
       '--burst': ['burst', 'number'],
-      '--runs': ['runs', 'number'],
-      '--duration': ['duration', 'number'],
-      '--warmup': ['warmup', 'number'],
-      '--no-pin': ['pin', 'flag', false],
-      '--loadgen-cpu': ['loadgenCpu', 'number'],
-      '--server-cpu': ['serverCpu', 'number'],
-      '--out': ['out', 'string'],
-      '--no-save': ['save', 'flag', false],
+      ...RUN_OPTIONS,
+      ...PIN_OPTIONS,
+      ...OUT_OPTIONS,
     },
     HELP
   );
@@ -92,9 +70,7 @@ function options() {
   if (!(o.size >= 28 && o.size <= 65535)) fatal('--size must be between 28 and 65535');
   if (!(o.window >= 1 && o.window <= 1024)) fatal('--window must be between 1 and 1024');
   if (!(o.burst >= 1 && o.burst <= o.window)) fatal('--burst must be between 1 and --window');
-  if (!(o.runs >= 1 && o.runs <= 20)) fatal('--runs must be between 1 and 20');
-  if (!(o.duration > 0 && o.duration <= 120)) fatal('--duration must be in (0, 120] seconds');
-  if (!(o.warmup >= 0 && o.warmup <= 60)) fatal('--warmup must be in [0, 60] seconds');
+  checkRunLength(o, 120, 60);
   o.out = path.resolve(o.out);
   return o;
 }
@@ -242,7 +218,7 @@ function notes(rows, impls) {
 
 function report(meta, o, rows, results, errors) {
   const lines = [];
-  lines.push(`# Fan-out benchmark (local): ${meta.date.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? ' (uncommitted changes)' : ''}`);
+  lines.push(heading('Fan-out benchmark (local)', meta));
   lines.push('');
   lines.push(...machineLines(meta));
   lines.push(`- Pinning: ${meta.pinning}`);
@@ -273,25 +249,15 @@ function report(meta, o, rows, results, errors) {
     for (const x of n) lines.push(`- ${x}`);
     lines.push('');
   }
-  lines.push('<details><summary>Every run</summary>');
-  lines.push('');
-  lines.push(runsTable(results, o.impls));
-  lines.push('');
-  lines.push('</details>');
-  lines.push('');
-  if (errors.length) {
-    lines.push('## Failed runs');
-    lines.push('');
-    for (const e of errors) lines.push(`- ${e}`);
-    lines.push('');
-  }
+  lines.push(...everyRun(runsTable(results, o.impls)));
+  lines.push(...failedRuns(errors));
   return lines.join('\n');
 }
 
 async function main() {
   const o = options();
   ensureFileLimit(o.connections + 512, __filename);
-  const pinning = detectPinning(o);
+  const pinning = detectPinning(o, 'load generator', 'server');
   const meta = machineInfo({ pinning: pinning.why });
   const errors = [];
   log(
@@ -320,16 +286,8 @@ async function main() {
   const md = report(meta, o, rows, results, errors);
   process.stdout.write('\n' + md + '\n');
   if (o.save) {
-    const file = save(o.out, meta, o.burst > 1 ? `fanout-burst${o.burst}` : 'fanout', md, { meta, options: { ...o, out: path.relative(ROOT, o.out) }, rows, results, errors });
-    log(`\nbench: saved ${path.relative(process.cwd(), file)} (and .json)`);
+    save(o.out, meta, o.burst > 1 ? `fanout-burst${o.burst}` : 'fanout', md, { meta, options: { ...o, out: path.relative(ROOT, o.out) }, rows, results, errors });
   }
 }
 
-main().then(
-  () => killAll(),
-  (err) => {
-    log(`bench: ${err.stack || err}`);
-    killAll();
-    process.exit(1);
-  }
-);
+runMain(main);

@@ -35,6 +35,7 @@
 
 const http = require('http');
 const { performance } = require('perf_hooks');
+const { readStdinLines } = require('../lib/lines');
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
@@ -225,19 +226,9 @@ function command(line) {
   }
 }
 
-let buf = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (d) => {
-  buf += d;
-  let i;
-  while ((i = buf.indexOf('\n')) !== -1) {
-    const line = buf.slice(0, i).trim();
-    buf = buf.slice(i + 1);
-    if (line) command(line);
-  }
-});
-process.stdin.on('end', stop);
-process.stdin.on('error', stop);
+readStdinLines((line) => {
+  if (line) command(line);
+}, stop);
 
 httpServer.on('error', (err) => fail(err.stack || String(err)));
 httpServer.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {

@@ -10,6 +10,21 @@ function acceptKey(key) {
   return crypto.createHash('sha1').update(key + GUID).digest('base64');
 }
 
+// The server's answer to an opening handshake, judged on `head`, the bytes read so far: null
+// while the header is incomplete; { error } when it is too long, not a 101, or has a
+// Sec-WebSocket-Accept other than `accept`; otherwise { text, rest }: the header (without the
+// blank line that ends it) and the bytes that followed it, already the first frames.
+function handshakeResponse(head, accept) {
+  const end = head.indexOf('\r\n\r\n');
+  if (end === -1) return head.length > 16384 ? { error: 'handshake response too long' } : null;
+  const text = head.toString('latin1', 0, end);
+  const status = text.slice(0, text.indexOf('\r\n') === -1 ? text.length : text.indexOf('\r\n'));
+  if (!/^HTTP\/1\.1 101\b/.test(status)) return { error: `handshake refused: ${status}` };
+  const m = /\r\nsec-websocket-accept:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(text);
+  if (!m || m[1] !== accept) return { error: 'bad Sec-WebSocket-Accept' };
+  return { text, rest: head.subarray(end + 4) };
+}
+
 function headerLength(payloadLength) {
   if (payloadLength < 126) return 2;
   if (payloadLength < 0x10000) return 4;
@@ -205,6 +220,7 @@ function ringOf(frames) {
 module.exports = {
   GUID,
   acceptKey,
+  handshakeResponse,
   clientFrame,
   closeFrame,
   randomMask,

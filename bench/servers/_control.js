@@ -3,6 +3,8 @@
 // stdout as one JSON line, answer "gc" on stdin (run.js measures RSS after a collection), and exit
 // as soon as stdin closes so a server never outlives the harness. "cpu" answers the CPU time used.
 
+const { readStdinLines } = require('../lib/lines');
+
 const MiB = 1024 * 1024;
 
 function nativeModulesLoaded() {
@@ -24,14 +26,8 @@ function serve(server, impl, extra = {}) {
     process.stdout.write(JSON.stringify(info) + '\n');
   });
 
-  let buf = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) !== -1) {
-      const cmd = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
+  readStdinLines(
+    (cmd) => {
       if (cmd === 'gc') {
         if (global.gc) {
           global.gc();
@@ -50,10 +46,9 @@ function serve(server, impl, extra = {}) {
       } else if (cmd === 'exit') {
         process.exit(0);
       }
-    }
-  });
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.on('error', () => process.exit(0));
+    },
+    () => process.exit(0)
+  );
 }
 
 module.exports = { serve, nativeModulesLoaded, MiB };
