@@ -74,7 +74,7 @@ export class RedisBroker extends EventEmitter implements Broker {
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly replayDelay: number;
   private replayTimer: NodeJS.Timeout | null = null;
-  /** Whether the last thing heard from Redis was an error: errors are reported once per outage. */
+  /** Set by an error, cleared when both connections are ready again: errors are reported once per outage. */
   private down = false;
   private closed = false;
   /** The goodbye to Redis in progress (presence removed), which close() waits for. */
@@ -296,8 +296,10 @@ export class RedisBroker extends EventEmitter implements Broker {
     if (this.closed) return;
     this.counters.errors++;
     const cause = caught instanceof Error ? caught : new Error(String(caught));
+    // An outage lasts until both connections are ready again (recovered()); a client reports the
+    // lost connection before it says it is no longer ready, so readiness cannot tell here.
     const firstOfOutage = !this.down;
-    this.down = !this.ready;
+    this.down = true;
     const error = new Error(`RedisBroker: ${cause.message}`, { cause });
     if (this.listenerCount('error') > 0) {
       if (firstOfOutage) this.emit('error', error);

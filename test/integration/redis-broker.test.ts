@@ -141,11 +141,12 @@ redisTests('RedisBroker with a real redis-server', () => {
         for (let i = 0; i < 20; i++) nodes[0]!.server.ws.publish('room', `m${i}`, { except: sender });
         nodes[2]!.server.ws.publish('room', Buffer.from([1, 2]));
         const expected = Array.from({ length: 20 }, (_, i) => `m${i}`);
-        await until(() => inboxes[1]!.length === 21 && inboxes[2]!.length === 21, 'deliveries', 5000);
-        expect(inboxes[1]!.slice(0, 20)).toEqual(expected);
+        await until(() => inboxes[0]!.length === 1 && inboxes[1]!.length === 21 && inboxes[2]!.length === 21, 'deliveries', 5000);
+        // Order holds per publisher: node 2's message may fall anywhere among node 0's.
+        expect(inboxes[1]!.filter((m) => m.startsWith('m'))).toEqual(expected);
         expect(inboxes[2]!.filter((m) => m.startsWith('m'))).toEqual(expected);
         expect(inboxes[0]).toEqual(['bin:0102']);
-        expect(inboxes[1]![20]).toBe('bin:0102');
+        expect(inboxes[1]!.filter((m) => m === 'bin:0102')).toHaveLength(1);
         await delay(50);
         expect(inboxes[0]).toHaveLength(1);
         expect(idleInbox).toEqual([]);
@@ -178,8 +179,9 @@ redisTests('RedisBroker with a real redis-server', () => {
         b.send('sub t');
         c.send('sub u');
         await waitFor(async () => (await nodes[2]!.server.ws.clusterSubscriberCount('t')) === 2, 'cluster count of t');
-        await expect(nodes[0]!.server.ws.clusterSubscriberCount('u')).resolves.toBe(1);
-        await expect(nodes[1]!.server.ws.clusterConnectionCount()).resolves.toBe(3);
+        // Presence is written within a few ms of a change (batched): other nodes see it shortly after.
+        await waitFor(async () => (await nodes[0]!.server.ws.clusterSubscriberCount('u')) === 1, 'cluster count of u');
+        await waitFor(async () => (await nodes[1]!.server.ws.clusterConnectionCount()) === 3, 'cluster connection count');
         b.close();
         await waitFor(async () => (await nodes[0]!.server.ws.clusterConnectionCount()) === 2, 'count after a close');
         await waitFor(async () => (await nodes[0]!.server.ws.clusterSubscriberCount('t')) === 1, 'subscribers after a close');
@@ -189,7 +191,8 @@ redisTests('RedisBroker with a real redis-server', () => {
       });
 
       test('Redis killed and restarted mid-stream: local delivery goes on, publishes queue, subscriptions come back by themselves', async () => {
-        const nodes = [await startNode(kind, redis), await startNode(kind, redis)];
+        // replayDelay: long enough for the other node to have resubscribed, even on a busy machine.
+        const nodes = [await startNode(kind, redis, { replayDelay: 2000 }), await startNode(kind, redis, { replayDelay: 2000 })];
         for (const node of nodes) await whenReady(node.broker);
         const a = await wsClient(nodes[0]!.server.url);
         const a2 = await wsClient(nodes[0]!.server.url);
@@ -249,7 +252,8 @@ redisTests('RedisBroker with a real redis-server', () => {
       });
 
       test('publishes while Redis is down are bounded: the oldest are dropped and counted', async () => {
-        const node = await startNode(kind, redis, { maxQueuedPublishes: 3 });
+        // The replay waits long enough for the other node to have resubscribed, even on a busy machine.
+        const node = await startNode(kind, redis, { maxQueuedPublishes: 3, replayDelay: 2000 });
         const other = await startNode(kind, redis);
         await whenReady(node.broker);
         await whenReady(other.broker);
