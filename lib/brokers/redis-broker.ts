@@ -99,7 +99,7 @@ export class RedisBroker extends EventEmitter implements Broker {
     this.replayDelay = options.replayDelay ?? 1000;
     const ttl = options.presenceTtl ?? 15000;
     if (!(ttl > this.heartbeatInterval)) throw new RangeError('presenceTtl must be longer than heartbeatInterval.');
-    this.presence = new RedisPresence(this.pub, this.prefix, nodeId, ttl, 20, (error) => this.report(error));
+    this.presence = new RedisPresence(this.pub, this.prefix, nodeId, ttl, 20, (error) => this.commandFailed(error));
   }
 
   /** Counters since the broker was made. */
@@ -175,7 +175,9 @@ export class RedisBroker extends EventEmitter implements Broker {
           ? this.broadcastChannel()
           : this.nodeChannel(delivery.target.slice(0, delivery.target.lastIndexOf(':')));
     const bytes = encodeDelivery(delivery, this.nodeId);
-    if (this.pub.ready && this.queue.length === 0) this.send(channel, bytes);
+    // During an outage (from its first error until both connections are back) publishes wait, even
+    // if the publishing connection has not noticed yet: sent now, they would be lost.
+    if (this.pub.ready && !this.down && this.queue.length === 0) this.send(channel, bytes);
     else this.queue.push([channel, bytes]);
   }
 
@@ -225,28 +227,38 @@ export class RedisBroker extends EventEmitter implements Broker {
 
   private send(channel: string, bytes: Buffer): void {
     this.counters.published++;
-    this.pub.command([this.sharded ? 'SPUBLISH' : 'PUBLISH', channel, bytes]).catch((error: unknown) => this.report(error));
+    this.pub.command([this.sharded ? 'SPUBLISH' : 'PUBLISH', channel, bytes]).catch((error: unknown) => this.commandFailed(error));
   }
 
-  private subscribeChannel(channel: string): void {
-    this.sub.subscribe(channel, this.sharded).catch((error: unknown) => this.report(error));
+  /**
+   * Subscribes now if the subscriber connection is up; otherwise onSubscriberReady() subscribes every
+   * live channel once it is. (A subscribe queued in the client while it connects would be sent twice
+   * after connecting, once more by the client's own resubscription, which node-redis 4 mishandles.)
+   */
+  private subscribeChannel(channel: string, connected = this.sub.ready): void {
+    if (!connected) return;
+    this.sub.subscribe(channel, this.sharded).catch((error: unknown) => this.commandFailed(error));
   }
 
   private unsubscribeChannel(channel: string): Promise<void> {
     return this.sub.unsubscribe(channel, this.sharded).then(
       () => undefined,
-      (error: unknown) => this.report(error),
+      (error: unknown) => this.commandFailed(error),
     );
   }
 
   private onPublisherReady(): void {
     this.recovered();
     if (this.node !== null) this.presence.resync(this.node);
-    if (this.queue.length === 0 || this.replayTimer !== null) return;
-    // What waited goes out in order, before anything published from now on (which queues behind it).
+  }
+
+  /** Sends what waited, in order, replayDelay after the outage ended (later publishes queue behind it). */
+  private scheduleReplay(): void {
+    if (this.queue.length === 0 || this.replayTimer !== null || this.node === null) return;
     this.replayTimer = setTimeout(() => {
       this.replayTimer = null;
-      if (!this.pub.ready) return;
+      // Down again meanwhile: the next recovery replays.
+      if (!this.pub.ready || this.down) return;
       for (const [channel, bytes] of this.queue.drain()) this.send(channel, bytes);
     }, this.replayDelay);
     this.replayTimer.unref();
@@ -256,15 +268,16 @@ export class RedisBroker extends EventEmitter implements Broker {
     this.recovered();
     if (this.node === null) return;
     // The clients resubscribe by themselves too; subscribing again is harmless and does not rely on it.
-    this.subscribeChannel(this.broadcastChannel());
-    this.subscribeChannel(this.nodeChannel(this.nodeId));
-    for (const topic of this.topics) this.subscribeChannel(this.topicChannel(topic));
+    this.subscribeChannel(this.broadcastChannel(), true);
+    this.subscribeChannel(this.nodeChannel(this.nodeId), true);
+    for (const topic of this.topics) this.subscribeChannel(this.topicChannel(topic), true);
   }
 
   /** Both connections are up (again): `'ready'`, and the next error starts a new outage. */
   private recovered(): void {
     if (!this.ready) return;
     this.down = false;
+    this.scheduleReplay();
     this.emit('ready');
   }
 
@@ -283,31 +296,56 @@ export class RedisBroker extends EventEmitter implements Broker {
     try {
       node.deliver(delivery);
     } catch (error) {
-      this.report(error);
+      this.emitError(error);
     }
   }
 
   /**
-   * Reports an error: as `'error'` when someone listens, else as one process warning per outage.
-   * Never thrown: Redis being away must not take the WebSocket server down.
+   * A command failed. While both connections stay up it is the command's own failure, reported by
+   * itself; a command rejected because the connection went away belongs to that outage. Which one
+   * shows a moment later: clients report a lost connection (and stop being ready) just after
+   * rejecting what was in flight.
+   */
+  private commandFailed(caught: unknown): void {
+    if (this.closed) return;
+    if (!this.ready || this.down) {
+      this.report(caught);
+      return;
+    }
+    setTimeout(() => {
+      if (!this.ready || this.down) this.report(caught);
+      else this.emitError(caught);
+    }, COMMAND_ERROR_GRACE).unref();
+  }
+
+  /**
+   * Reports a connection error: once per outage, which lasts until both connections are ready again
+   * (recovered()); meanwhile publishes queue. Never thrown: Redis being away must not take the
+   * WebSocket server down.
    */
   private report(caught: unknown): void {
     // After close() the connections going away is the point, not an error.
     if (this.closed) return;
-    this.counters.errors++;
-    const cause = caught instanceof Error ? caught : new Error(String(caught));
-    // An outage lasts until both connections are ready again (recovered()); a client reports the
-    // lost connection before it says it is no longer ready, so readiness cannot tell here.
+    // A client reports the lost connection before it says it is no longer ready: readiness cannot tell here.
     const firstOfOutage = !this.down;
     this.down = true;
+    if (firstOfOutage) this.emitError(caught);
+    else this.counters.errors++;
+  }
+
+  /** As `'error'` when someone listens, else as a process warning. */
+  private emitError(caught: unknown): void {
+    if (this.closed) return;
+    this.counters.errors++;
+    const cause = caught instanceof Error ? caught : new Error(String(caught));
     const error = new Error(`RedisBroker: ${cause.message}`, { cause });
-    if (this.listenerCount('error') > 0) {
-      if (firstOfOutage) this.emit('error', error);
-    } else if (firstOfOutage) {
-      process.emitWarning(`${error.message} (local delivery goes on; publishes wait in a bounded queue)`, 'RedisBrokerWarning');
-    }
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(`${error.message} (local delivery goes on; publishes wait in a bounded queue)`, 'RedisBrokerWarning');
   }
 }
+
+/** Milliseconds after a failed command to tell a lost connection from a failure of its own. */
+const COMMAND_ERROR_GRACE = 100;
 
 /** Milliseconds close() waits for Redis to confirm the goodbye. */
 const CLOSE_WAIT = 2000;

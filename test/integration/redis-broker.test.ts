@@ -301,6 +301,23 @@ redisTests('RedisBroker with a real redis-server', () => {
         expect(warnings[0]).toMatch(/^RedisBroker: .*local delivery goes on/);
       });
 
+      test('a command Redis refuses while connected is reported each time and stops nothing', async () => {
+        const nodes = [await startNode(kind, redis), await startNode(kind, redis)];
+        for (const node of nodes) await whenReady(node.broker);
+        const b = await wsClient(nodes[1]!.server.url);
+        const ib = inbox(b);
+        b.send('sub w');
+        await waitFor(async () => (await numsub(redis, 'websocket:t:w')) === 1, 'the subscription');
+        // Node 0's presence hash replaced by a string: its next HSET fails with WRONGTYPE.
+        await redisCommand(redis, 'SET', `websocket:{presence}:node:${nodes[0]!.broker.nodeId}`, 'not a hash');
+        const a = await wsClient(nodes[0]!.server.url);
+        await until(() => nodes[0]!.errors.some((e) => /WRONGTYPE/.test(e.message)), 'the WRONGTYPE error', 5000);
+        expect(nodes[0]!.broker.ready).toBe(true);
+        nodes[0]!.server.ws.publish('w', 'still flowing');
+        await until(() => ib.includes('still flowing'), 'delivery after the refused command', 5000);
+        a.close();
+      });
+
       test('close() is a clean goodbye (no error event), and resolves while Redis is down too', async () => {
         const node = await startNode(kind, redis);
         await whenReady(node.broker);
