@@ -71,6 +71,8 @@ export class RedisBroker extends EventEmitter implements Broker {
   private node: BrokerNode | null = null;
   /** Topics this node has local subscribers for: kept so every one is resubscribed after a reconnect. */
   private readonly topics = new Set<string>();
+  /** Channels left while the subscriber connection was down: the client may restore them on reconnecting. */
+  private readonly staleChannels = new Set<string>();
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly replayDelay: number;
   private replayTimer: NodeJS.Timeout | null = null;
@@ -236,11 +238,17 @@ export class RedisBroker extends EventEmitter implements Broker {
    * after connecting, once more by the client's own resubscription, which node-redis 4 mishandles.)
    */
   private subscribeChannel(channel: string, connected = this.sub.ready): void {
+    this.staleChannels.delete(channel);
     if (!connected) return;
     this.sub.subscribe(channel, this.sharded).catch((error: unknown) => this.commandFailed(error));
   }
 
-  private unsubscribeChannel(channel: string): Promise<void> {
+  private unsubscribeChannel(channel: string, connected = this.sub.ready): Promise<void> {
+    if (!connected) {
+      // Queued in the client, it could cross the client's own resubscription: done once it is back.
+      this.staleChannels.add(channel);
+      return Promise.resolve();
+    }
     return this.sub.unsubscribe(channel, this.sharded).then(
       () => undefined,
       (error: unknown) => this.commandFailed(error),
@@ -271,6 +279,10 @@ export class RedisBroker extends EventEmitter implements Broker {
     this.subscribeChannel(this.broadcastChannel(), true);
     this.subscribeChannel(this.nodeChannel(this.nodeId), true);
     for (const topic of this.topics) this.subscribeChannel(this.topicChannel(topic), true);
+    // A node is on a topic's channel only while it has local subscribers (the client may have restored others).
+    const stale = [...this.staleChannels];
+    this.staleChannels.clear();
+    for (const channel of stale) void this.unsubscribeChannel(channel, true);
   }
 
   /** Both connections are up (again): `'ready'`, and the next error starts a new outage. */

@@ -251,6 +251,25 @@ redisTests('RedisBroker with a real redis-server', () => {
         expect(node.errors).toHaveLength(1);
       });
 
+      test('a topic left while Redis was down is not resubscribed when it comes back', async () => {
+        const node = await startNode(kind, redis);
+        await whenReady(node.broker);
+        const a = await wsClient(node.server.url);
+        a.send('sub gone');
+        a.send('sub kept');
+        await waitFor(async () => (await numsub(redis, 'websocket:t:gone')) === 1 && (await numsub(redis, 'websocket:t:kept')) === 1, 'the subscriptions');
+        await redis.kill();
+        await until(() => !node.broker.ready, 'the broker to notice', 5000);
+        a.send('unsub gone');
+        await until(() => node.server.ws.subscriberCount('gone') === 0, 'the local unsubscribe');
+        await redis.restart();
+        await whenReady(node.broker, 10000);
+        await waitFor(async () => (await numsub(redis, 'websocket:t:kept')) === 1, 'kept resubscribed');
+        await waitFor(async () => (await numsub(redis, 'websocket:t:gone')) === 0, 'gone not subscribed');
+        await delay(300);
+        expect(await numsub(redis, 'websocket:t:gone')).toBe(0);
+      });
+
       test('publishes while Redis is down are bounded: the oldest are dropped and counted', async () => {
         // The replay waits long enough for the other node to have resubscribed, even on a busy machine.
         const node = await startNode(kind, redis, { maxQueuedPublishes: 3, replayDelay: 2000 });
