@@ -126,7 +126,10 @@ class WebSocketServer extends EventEmitter {
       connection._protocol.sender.sendShared(message, cb, false);
     }
     const topics = this._topicState;
-    if (topics !== null && topics.hasBroker) topics.forwardBroadcast(message ?? (binary ? new FanOutMessage(data as Buffer, true) : messageOf(data, true)));
+    // (Only a Buffer goes out as binary: 1.x's sendBytes would have thrown for anything else.)
+    if (topics !== null && topics.hasBroker && (!binary || Buffer.isBuffer(data))) {
+      topics.forwardBroadcast(message ?? (binary ? new FanOutMessage(data as Buffer, true) : messageOf(data, true)));
+    }
   }
 
   // ---- topics (lib/topics) ----
