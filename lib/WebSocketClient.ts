@@ -13,7 +13,7 @@ import { generateKey } from './handshake/accept-key';
 import { parseClientUrl } from './handshake/client-url';
 import { checkServerResponse } from './handshake/client-response';
 import { findIllegalTokenChar } from './handshake/header-values';
-import { acceptServerExtensions, deflateOptionsFrom, describeParams, formatClientOffer } from './extensions/permessage-deflate';
+import { acceptServerExtensions, deflateOptionsFrom, describeParams, formatClientOffer } from './extensions/deflate-negotiation';
 import type { IExtension } from './public-types';
 import { ConnectResult } from './promises/results';
 import WebSocketConnection = require('./WebSocketConnection');

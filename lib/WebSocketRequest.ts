@@ -15,7 +15,7 @@ import { legacyResourceUrl } from './handshake/legacy-url';
 import { checkUpgradeRequest } from './handshake/upgrade-checks';
 import type { IServerConfig } from './config';
 import type { ICookie, IExtension } from './public-types';
-import { deflateOptionsFrom, describeParams, negotiateOffers } from './extensions/permessage-deflate';
+import { deflateOptionsFrom, describeParams, negotiateOffers } from './extensions/deflate-negotiation';
 import WebSocketConnection = require('./WebSocketConnection');
 
 /** An error from `readHandshake()`, carrying the HTTP status and headers of the refusal. */

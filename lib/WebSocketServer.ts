@@ -113,6 +113,7 @@ class WebSocketServer extends EventEmitter {
 
   private _broadcast(data: Payload, binary: boolean, cb: WriteCallback | undefined): void {
     let message: FanOutMessage | null = null;
+    const shared = (): FanOutMessage => (message ??= binary ? new FanOutMessage(data as Buffer, true) : messageOf(String(data.toString()), true));
     for (const connection of this.connections) {
       // compat: a connection whose sendUTF/sendBytes was replaced (a subclass, a wrapper) is called as in
       // 1.x, and so is sendBytes with a non-Buffer, to throw its error.
@@ -121,14 +122,13 @@ class WebSocketServer extends EventEmitter {
         else connection.sendUTF(data, cb as WriteCallback);
         continue;
       }
-      message ??= binary ? new FanOutMessage(data as Buffer, true) : messageOf(String(data.toString()), true);
       // Written before this returns, as each sendUTF/sendBytes of 1.x writes.
-      connection._protocol.sender.sendShared(message, cb, false);
+      connection._protocol.sender.sendShared(shared(), cb, false);
     }
     const topics = this._topicState;
     // (Only a Buffer goes out as binary: 1.x's sendBytes would have thrown for anything else.)
     if (topics !== null && topics.hasBroker && (!binary || Buffer.isBuffer(data))) {
-      topics.forwardBroadcast(message ?? (binary ? new FanOutMessage(data as Buffer, true) : messageOf(data, true)));
+      topics.forwardBroadcast(shared());
     }
   }
 

@@ -1,7 +1,7 @@
 /** Configuration shapes and WebSocket-Node's defaults for servers, clients and connections. */
 import type * as http from 'node:http';
 import type * as https from 'node:https';
-import type { DeflateOptions } from './extensions/permessage-deflate';
+import type { DeflateOptions } from './extensions/deflate-negotiation';
 import type { Broker } from './brokers/broker';
 
 /** Options of permessage-deflate (RFC 7692), on server and client configs (see extensions/permessage-deflate). */

@@ -78,6 +78,8 @@ export class RedisBroker extends EventEmitter implements Broker {
   private replayTimer: NodeJS.Timeout | null = null;
   /** Set by an error, cleared when both connections are ready again: errors are reported once per outage. */
   private down = false;
+  /** Both connections have been up at least once: from then on, either one missing is an outage. */
+  private wasReady = false;
   private closed = false;
   /** The goodbye to Redis in progress (presence removed), which close() waits for. */
   private leaving: Promise<void> = Promise.resolve();
@@ -170,16 +172,13 @@ export class RedisBroker extends EventEmitter implements Broker {
 
   /** Broker: sends to the other nodes, now or (Redis unreachable) once it is back. */
   publish(delivery: OutgoingDelivery): void {
-    const channel =
-      delivery.kind === 'publish'
-        ? this.topicChannel(delivery.target)
-        : delivery.kind === 'broadcast'
-          ? this.broadcastChannel()
-          : this.nodeChannel(delivery.target.slice(0, delivery.target.lastIndexOf(':')));
+    const channel = this.channelFor(delivery);
     const bytes = encodeDelivery(delivery, this.nodeId);
-    // During an outage (from its first error until both connections are back) publishes wait, even
-    // if the publishing connection has not noticed yet: sent now, they would be lost.
-    if (this.pub.ready && !this.down && this.queue.length === 0) this.send(channel, bytes);
+    // During an outage publishes wait, even if the publishing connection has not noticed yet: sent
+    // now, they would be lost. It starts with the first error, or (once both connections were up)
+    // with either of them going: Redis going away drops both, and which one notices first is chance.
+    const outage = this.down || !this.pub.ready || (this.wasReady && !this.sub.ready);
+    if (!outage && this.queue.length === 0) this.send(channel, bytes);
     else this.queue.push([channel, bytes]);
   }
 
@@ -227,6 +226,14 @@ export class RedisBroker extends EventEmitter implements Broker {
     return `${this.prefix}n:${nodeId}`;
   }
 
+  /** The channel a delivery travels on: its topic's, everyone's, or its target node's. */
+  private channelFor(delivery: OutgoingDelivery): string {
+    if (delivery.kind === 'publish') return this.topicChannel(delivery.target);
+    if (delivery.kind === 'broadcast') return this.broadcastChannel();
+    // A clusterId is `<nodeId>:<n>`.
+    return this.nodeChannel(delivery.target.slice(0, delivery.target.lastIndexOf(':')));
+  }
+
   private send(channel: string, bytes: Buffer): void {
     this.counters.published++;
     this.pub.command([this.sharded ? 'SPUBLISH' : 'PUBLISH', channel, bytes]).catch((error: unknown) => this.commandFailed(error));
@@ -266,7 +273,7 @@ export class RedisBroker extends EventEmitter implements Broker {
     this.replayTimer = setTimeout(() => {
       this.replayTimer = null;
       // Down again meanwhile: the next recovery replays.
-      if (!this.pub.ready || this.down) return;
+      if (!this.ready || this.down) return;
       for (const [channel, bytes] of this.queue.drain()) this.send(channel, bytes);
     }, this.replayDelay);
     this.replayTimer.unref();
@@ -289,6 +296,7 @@ export class RedisBroker extends EventEmitter implements Broker {
   private recovered(): void {
     if (!this.ready) return;
     this.down = false;
+    this.wasReady = true;
     this.scheduleReplay();
     this.emit('ready');
   }
@@ -297,7 +305,7 @@ export class RedisBroker extends EventEmitter implements Broker {
     const node = this.node;
     if (node === null) return;
     const delivery = decodeDelivery(message);
-    if (delivery === null || channelOf(this, delivery) !== channel) {
+    if (delivery === null || this.channelFor(delivery) !== channel) {
       // Not ours, or not for this channel: never passed on, never thrown.
       this.counters.malformed++;
       return;
@@ -363,12 +371,6 @@ const COMMAND_ERROR_GRACE = 100;
 const CLOSE_WAIT = 2000;
 
 /** The channel a delivery belongs on, to check it arrived where it should. */
-function channelOf(broker: RedisBroker, delivery: OutgoingDelivery): string {
-  if (delivery.kind === 'publish') return `${broker.prefix}t:${delivery.target}`;
-  if (delivery.kind === 'broadcast') return `${broker.prefix}all`;
-  return `${broker.prefix}n:${delivery.target.slice(0, delivery.target.lastIndexOf(':'))}`;
-}
-
 /** Typed events. */
 export interface RedisBroker {
   on(event: 'error', listener: (error: Error) => void): this;

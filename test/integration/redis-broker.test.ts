@@ -23,19 +23,19 @@ type ClientKind = 'node-redis' | 'node-redis-v4' | 'ioredis' | 'ioredis-v5';
 const CLIENT_KINDS: readonly ClientKind[] =
   Number(process.versions.node.split('.')[0]) >= 20 ? ['node-redis', 'node-redis-v4', 'ioredis', 'ioredis-v5'] : ['node-redis-v4', 'ioredis-v5'];
 
-/** A client of `kind` for `redis`; closed at teardown. */
-function makeClient(kind: ClientKind, redis: RedisServer): RedisClient {
+/** A client of `kind` for `redis`, reconnecting `retryMs` after a loss; closed at teardown. */
+function makeClient(kind: ClientKind, redis: RedisServer, retryMs = 50): RedisClient {
   let client: RedisClient & { on(event: string, listener: (...args: unknown[]) => void): unknown };
   if (kind === 'ioredis' || kind === 'ioredis-v5') {
     const IORedis = require(kind === 'ioredis' ? 'ioredis' : 'ioredis5') as new (options: object) => RedisClient & { disconnect(): void; on(event: string, listener: (...args: unknown[]) => void): unknown };
-    const io = new IORedis({ host: '127.0.0.1', port: redis.port, retryStrategy: () => 50, maxRetriesPerRequest: null });
+    const io = new IORedis({ host: '127.0.0.1', port: redis.port, retryStrategy: () => retryMs, maxRetriesPerRequest: null });
     onCleanup(() => io.disconnect());
     client = io;
   } else {
     const redisModule = require(kind === 'node-redis' ? 'redis' : 'redis4') as {
       createClient(options: object): RedisClient & { on(event: string, listener: (...args: unknown[]) => void): unknown; isOpen: boolean };
     };
-    const nodeClient = redisModule.createClient({ url: redis.url, socket: { reconnectStrategy: () => 50 } });
+    const nodeClient = redisModule.createClient({ url: redis.url, socket: { reconnectStrategy: () => retryMs } });
     onCleanup(async () => {
       const c = nodeClient as unknown as { isOpen: boolean; destroy?: () => void; disconnect?: () => Promise<void> };
       if (!c.isOpen) return;
@@ -222,6 +222,36 @@ redisTests('RedisBroker with a real redis-server', () => {
         expect(nodes[0]!.errors[0]!.message).toMatch(/^RedisBroker: /);
         // Presence was written again after the restart.
         await waitFor(async () => (await nodes[0]!.server.ws.clusterConnectionCount()) === 3, 'presence after the restart');
+      });
+
+      test('the subscriber connection alone lost: a publish at that moment waits until it is back, then reaches the other nodes', async () => {
+        // replayDelay: the other node is back on the channel by then.
+        const subscriber = makeClient(kind, redis) as RedisClient & { on(event: string, listener: () => void): unknown };
+        const nodes = [await startNode(kind, redis, { subscriber, replayDelay: 1000 }), await startNode(kind, redis, { replayDelay: 1000 })];
+        for (const node of nodes) await whenReady(node.broker);
+        const a = await wsClient(nodes[0]!.server.url);
+        const b = await wsClient(nodes[1]!.server.url);
+        const [ia, ib] = [inbox(a), inbox(b)];
+        for (const client of [a, b]) client.send('sub s');
+        await waitFor(async () => (await numsub(redis, 'websocket:t:s')) === 2, 'both nodes on the channel');
+
+        // The moment node 0's subscriber connection reports the loss (ioredis: 'close', without an
+        // error; node-redis: 'error'); its publishing connection is still up. Sent then, the publish
+        // would reach no other node (their subscribers are gone too): it waits.
+        let queuedInGap = -1;
+        subscriber.on(kind.startsWith('ioredis') ? 'close' : 'error', () => {
+          if (queuedInGap !== -1) return;
+          nodes[0]!.server.ws.publish('s', 'in the gap');
+          queuedInGap = nodes[0]!.broker.stats.queued;
+        });
+        expect(await redisCommand(redis, 'CLIENT', 'KILL', 'TYPE', 'pubsub')).toMatch(/^:2\r\n/);
+        await until(() => queuedInGap !== -1, 'the loss to be noticed');
+        expect(queuedInGap).toBe(1);
+        await until(() => ia.length === 1, 'local delivery');
+        for (const node of nodes) await whenReady(node.broker, 5000);
+        await until(() => ib.includes('in the gap'), 'the publish replayed to the other node', 5000);
+        expect(nodes[0]!.broker.stats.queued).toBe(0);
+        expect([ia, ib]).toEqual([['in the gap'], ['in the gap']]);
       });
 
       test('Redis down at start: the server serves locally, says so once, and connects when Redis comes up', async () => {

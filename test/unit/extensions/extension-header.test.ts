@@ -3,7 +3,7 @@
  * accepted, what is refused as a whole (null), and that hostile input cannot make it slow.
  */
 import { formatExtension, parseExtensionHeader, type ExtensionElement } from '../../../lib/extensions/extension-header';
-import { negotiateOffers } from '../../../lib/extensions/permessage-deflate';
+import { negotiateOffers } from '../../../lib/extensions/deflate-negotiation';
 
 const el = (name: string, ...params: Array<[string, string | true]>): ExtensionElement => ({ name, params });
 

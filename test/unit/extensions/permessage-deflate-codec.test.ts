@@ -5,7 +5,8 @@
 import * as crypto from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { WebSocketError } from '../../../lib/codec/errors';
-import { PerMessageDeflate, type DeflateOptions, type DeflateParams } from '../../../lib/extensions/permessage-deflate';
+import { PerMessageDeflate } from '../../../lib/extensions/permessage-deflate';
+import { type DeflateOptions, type DeflateParams } from '../../../lib/extensions/deflate-negotiation';
 
 const DEFAULT_PARAMS: DeflateParams = {
   serverNoContextTakeover: false,

@@ -15,7 +15,7 @@ import {
   paramsFromExtension,
   type DeflateOptions,
   type DeflateParams,
-} from '../../../lib/extensions/permessage-deflate';
+} from '../../../lib/extensions/deflate-negotiation';
 
 const DEFAULT_PARAMS: DeflateParams = {
   serverNoContextTakeover: false,

@@ -6,7 +6,8 @@
  * message arrives, once, in order, and nothing fails.
  */
 import { Opcode } from '../../../lib/codec/constants';
-import { PerMessageDeflate, type DeflateParams } from '../../../lib/extensions/permessage-deflate';
+import { PerMessageDeflate } from '../../../lib/extensions/permessage-deflate';
+import { type DeflateParams } from '../../../lib/extensions/deflate-negotiation';
 import { WebSocketProtocol, type ProtocolOptions } from '../../../lib/protocol/protocol';
 import { RecordingProtocolHandler, RecordingSink, buildFrame } from '../../helpers/codec-fixtures';
 

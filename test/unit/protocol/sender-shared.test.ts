@@ -7,7 +7,8 @@
  */
 import * as zlib from 'node:zlib';
 import { Opcode } from '../../../lib/codec/constants';
-import { PerMessageDeflate, type DeflateParams } from '../../../lib/extensions/permessage-deflate';
+import { PerMessageDeflate } from '../../../lib/extensions/permessage-deflate';
+import { type DeflateParams } from '../../../lib/extensions/deflate-negotiation';
 import { ClosingHandshake } from '../../../lib/protocol/closing-handshake';
 import { Sender, type SendSettings } from '../../../lib/protocol/sender';
 import { FanOutMessage } from '../../../lib/topics/shared-message';

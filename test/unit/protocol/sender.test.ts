@@ -6,7 +6,8 @@
  */
 import { Opcode } from '../../../lib/codec/constants';
 import type { MaskKeySource } from '../../../lib/codec/mask';
-import { PerMessageDeflate, type DeflateParams } from '../../../lib/extensions/permessage-deflate';
+import { PerMessageDeflate } from '../../../lib/extensions/permessage-deflate';
+import { type DeflateParams } from '../../../lib/extensions/deflate-negotiation';
 import { ClosingHandshake } from '../../../lib/protocol/closing-handshake';
 import { Sender, type SendSettings } from '../../../lib/protocol/sender';
 import type { WriteCallback } from '../../../lib/protocol/output-sink';
