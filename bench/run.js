@@ -148,7 +148,9 @@ async function startServer(impl, ctx, sc = null) {
   const compress = !!(sc && sc.deflate);
   const server = new Child(`${impl} server`, path.join(BENCH, 'servers', `${impl}.js`), [], {
     cpu: ctx.o.serverCpu,
-    nodeArgs: ['--expose-gc'],
+    // BENCH_SERVER_NODE_ARGS: extra Node flags for the servers, e.g. to profile one
+    // (`--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    nodeArgs: ['--expose-gc', ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     env: compress ? { BENCH_DEFLATE: '1' } : {},
     pinning: ctx.pinning,
   });
@@ -200,7 +202,12 @@ async function runEcho(sc, server, ctx) {
     }
     if (!result.ok || !(result.bytes > 0)) return result;
     const perGB = (micros) => micros / 1000 / (result.bytes / 1e9);
-    return { ...result, serverCpuMsPerGB: perGB(cpu1.cpu - cpu0.cpu), serverUserCpuMsPerGB: perGB(cpu1.user - cpu0.user) };
+    return {
+      ...result,
+      serverCpuMsPerGB: perGB(cpu1.cpu - cpu0.cpu),
+      serverUserCpuMsPerGB: perGB(cpu1.user - cpu0.user),
+      serverCpuUsPerMsg: result.messages > 0 ? (cpu1.cpu - cpu0.cpu) / result.messages : undefined,
+    };
   } finally {
     await lg.stop();
   }

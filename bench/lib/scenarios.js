@@ -45,10 +45,12 @@ const SCENARIOS = [
     window: 8,
     unit: 'msg/s',
     deflate: true,
-    impls: ['ours', 'ours-async', 'ws', 'ws-nobufferutil'],
+    impls: ['ours', 'ours-async', 'ours-before', 'ws', 'ws-nobufferutil'],
     metrics: [
       { key: 'msgPerS', unit: 'msg/s' },
       { key: 'mbPerS', unit: 'MB/s' },
+      // The whole process's CPU time (zlib's thread pool included) per message echoed.
+      { key: 'serverCpuUsPerMsg', unit: 'server CPU µs/msg', lower: true },
     ],
   })),
   // The server's CPU time per handshake as a second row: the rate is noisy (the load generator does

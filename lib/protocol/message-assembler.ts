@@ -4,7 +4,7 @@
  * sequence fails the connection on the piece that contains it (Autobahn 6.4.x "strict").
  */
 import { invalidUtf8Error, tooBigError } from '../codec/errors';
-import { isValidUtf8, Utf8StreamValidator } from '../codec/utf8';
+import { decodeUtf8, isValidUtf8, Utf8StreamValidator } from '../codec/utf8';
 
 /**
  * Each fragment is charged this many bytes against the message size limit on top of its payload, so
@@ -114,7 +114,7 @@ export class MessageAssembler {
       this.single = null;
       if (this.opcode === 1) {
         if (!isValidUtf8(data)) throw invalidUtf8Error();
-        return data.toString('utf8');
+        return decodeUtf8(data);
       }
       return data;
     }
@@ -123,7 +123,7 @@ export class MessageAssembler {
     if (this.opcode === 1) {
       // RFC 6455 §8.1: a message ending inside a character is invalid too.
       if (!this.utf8.isComplete) throw invalidUtf8Error();
-      return data.toString('utf8');
+      return decodeUtf8(data);
     }
     return data;
   }

@@ -294,6 +294,18 @@ export class WebSocketProtocol implements FrameHandler {
     const deflate = this.deflate as PerMessageDeflate;
     const pieces = this.pieces ?? [];
     this.pieces = null;
+    let inflated: Buffer | null;
+    try {
+      inflated = deflate.inflateNow(pieces, this.assembler.maxMessageSize);
+    } catch (caught) {
+      throw inflateError(caught);
+    }
+    if (inflated !== null) {
+      // Inflated at once: delivered like an uncompressed message, parsing never stopped.
+      this.assembler.addProduced(inflated);
+      this.handler.onMessage(this.assembler.finish());
+      return;
+    }
     this.inflating = true;
     this.parser.stop();
     this.handler.onBusy(true);
@@ -304,8 +316,7 @@ export class WebSocketProtocol implements FrameHandler {
       }
       try {
         if (error !== null) {
-          // A stream zlib cannot inflate is invalid data (RFC 7692 §8: fail the connection).
-          throw error instanceof WebSocketError ? error : invalidUtf8Error('Invalid compressed data received.');
+          throw inflateError(error);
         }
         for (const chunk of chunks ?? []) this.assembler.addProduced(chunk);
         // Still "inflating" while the message is delivered: a resume() from its listener must not
@@ -404,4 +415,9 @@ function joinPieces(pieces: Buffer[] | null): Buffer {
   if (pieces === null || pieces.length === 0) return EMPTY;
   if (pieces.length === 1) return Buffer.from(pieces[0]!);
   return Buffer.concat(pieces);
+}
+
+/** A stream zlib cannot inflate is invalid data (RFC 7692 §8: fail the connection). */
+function inflateError(caught: unknown): WebSocketError {
+  return caught instanceof WebSocketError ? caught : invalidUtf8Error('Invalid compressed data received.');
 }

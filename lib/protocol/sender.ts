@@ -7,6 +7,7 @@
 import { Opcode } from '../codec/constants';
 import { encodeClosePayload } from '../codec/close-payload';
 import { encodeFrame, encodeTextFrame, type FrameHeaderFields } from '../codec/frame-writer';
+import { knownUtf8Bytes } from '../codec/utf8';
 import type { MaskKeySource } from '../codec/mask';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 import type { ClosingHandshake } from './closing-handshake';
@@ -125,6 +126,12 @@ export class Sender {
   }
 
   private encodeText(text: string, callback: WriteCallback | undefined, options: SendOptions | undefined): void {
+    // A long text sent on as it was received: its bytes are at hand, equal to what encoding gives.
+    const known = knownUtf8Bytes(text);
+    if (known !== null) {
+      this.enqueueMessage(Opcode.TEXT, known, callback, options);
+      return;
+    }
     const length = Buffer.byteLength(text, 'utf8');
     const deflate = this.deflate;
     const compress = deflate !== null && options?.compress !== false && length >= deflate.threshold;
@@ -144,6 +151,11 @@ export class Sender {
     }
     const deflate = this.deflate;
     if (deflate !== null && options?.compress !== false && payload.length >= deflate.threshold) {
+      const now = deflate.compressNow(payload);
+      if (now !== null) {
+        this.writeMessage(opcode, now, true, callback);
+        return;
+      }
       // Everything sent from now on waits until this message is compressed and written.
       this.queue = [];
       deflate.compress(payload, (error, compressed) => {

@@ -5,6 +5,7 @@
  * the per-send `compress: false` opt-out, and closing while a compression is in flight.
  */
 import * as crypto from 'node:crypto';
+import * as zlib from 'node:zlib';
 import { cleanup, delay, startServer, type ServerConfig, type WebSocketConnection } from '../helpers/server';
 import { openRawConnection, type RawClient } from '../helpers/raw-client';
 import * as f from '../helpers/frames';
@@ -524,5 +525,62 @@ describe('closing while a compression is in flight', () => {
       process.removeListener('uncaughtException', onUncaught);
     }
     expect(uncaught.map((e) => e.message)).toEqual([]);
+  });
+});
+
+describe('without context takeover: small messages inflated and compressed at once, big ones in the thread pool', () => {
+  const NO_TAKEOVER_OFFER: Array<[string, string]> = [['Sec-WebSocket-Extensions', 'permessage-deflate; client_no_context_takeover; server_no_context_takeover']];
+  const config: Partial<ServerConfig> = { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true }, maxReceivedMessageSize: 4 * 1024 * 1024, fragmentOutgoingMessages: false };
+
+  test('a mix of both, with a ping among them: delivered, echoed and answered in order, every echo compressed', async () => {
+    const { server, messages, events } = await deflateServer(config, { echo: true });
+    const { client } = await open(server, NO_TAKEOVER_OFFER);
+    const small = (i: number): string => `{"n":${i},"name":"Zoë","pad":"${'ab'.repeat(600)}"}`;
+    // Inflates to 300 KiB from a few hundred bytes: past what is inflated at once.
+    const big = periodicText(1000, 300);
+    // Compressed, 70 KiB of random text stays above the 64 KiB done at once in both directions.
+    const random = crypto.randomBytes(35 * 1024).toString('hex');
+    const sent = [small(0), big, small(1), random, small(2)];
+    client.write(
+      Buffer.concat([
+        f.text(deflateMessage(sent[0]!), { rsv1: true }),
+        f.text(deflateMessage(sent[1]!), { rsv1: true }),
+        f.ping(Buffer.from('p')),
+        f.text(deflateMessage(sent[2]!), { rsv1: true }),
+        f.text(deflateMessage(sent[3]!), { rsv1: true }),
+        f.text(deflateMessage(sent[4]!), { rsv1: true }),
+      ]),
+    );
+    for (const [i, t] of sent.entries()) {
+      const m = await messages.next(`message ${i}`);
+      expect({ i, same: m.type === 'utf8' && m.utf8Data === t }).toEqual({ i, same: true });
+    }
+    expect(events).toEqual([`text:${sent[0]!.length}`, `text:${big.length}`, 'ping', `text:${sent[2]!.length}`, `text:${random.length}`, `text:${sent[4]!.length}`]);
+    // The pong leaves in its place, between the echoes of the messages around the ping.
+    const echoes: string[] = [];
+    while (echoes.length < sent.length + 1) {
+      const frame = await client.readFrame();
+      if (frame.opcode === f.OP.PONG) {
+        echoes.push('pong');
+        continue;
+      }
+      expect({ rsv1: frame.rsv1, fin: frame.fin }).toEqual({ rsv1: true, fin: true });
+      echoes.push(zlib.inflateRawSync(Buffer.concat([frame.payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).toString());
+    }
+    expect(echoes).toEqual([sent[0], sent[1], 'pong', sent[2], sent[3], sent[4]]);
+  });
+
+  test('bad data and too much output fail the connection as in the thread pool: 1007 and 1009', async () => {
+    const { server, messages } = await deflateServer({ ...config, maxReceivedMessageSize: 1000 });
+    const bad = await open(server, NO_TAKEOVER_OFFER);
+    bad.client.write(f.text(Buffer.from([0xff, 0xff, 0xff, 0xff]), { rsv1: true }));
+    expect((await readUntilClose(bad.client)).code).toBe(1007);
+    const bomb = await open(server, NO_TAKEOVER_OFFER);
+    bomb.client.write(f.text(deflateMessage('x'.repeat(1001)), { rsv1: true }));
+    expect((await readUntilClose(bomb.client)).code).toBe(1009);
+    const utf8 = await open(server, NO_TAKEOVER_OFFER);
+    utf8.client.write(f.text(deflateMessage(Buffer.from([0x48, 0xc3, 0x28])), { rsv1: true }));
+    expect((await readUntilClose(utf8.client)).code).toBe(1007);
+    expect(messages.items).toEqual([]);
   });
 });

@@ -109,6 +109,29 @@ describe('echo with the raw client', () => {
     expect(c.payload.equals(Buffer.alloc(70000, 3))).toBe(true);
   });
 
+  test('long non-ASCII text echoed as received: the same bytes go back, whole or fragmented, and a look-alike text is its own', async () => {
+    const server = await echoServer();
+    const { client, connection } = await openRawConnection(server);
+    const readMessage = async (): Promise<Buffer> => {
+      const pieces: Buffer[] = [];
+      for (;;) {
+        const frame = await client.readFrame();
+        pieces.push(frame.payload);
+        if (frame.fin) return Buffer.concat(pieces);
+      }
+    };
+    // 3,000 B (copied next to its header), 12,000 B (header and payload apart), 40,000 B (fragmented at 16 KiB).
+    const texts = [3000, 12000, 40000].map((bytes) => 'ĀāĂă漢字😀 '.repeat(Math.ceil(bytes / 21)).slice(0, bytes / 3));
+    for (const text of texts) {
+      client.write(f.text(Buffer.from(text)));
+      expect((await readMessage()).equals(Buffer.from(text))).toBe(true);
+    }
+    // A text of the same length as the last one received, but not equal to it, is encoded for itself.
+    const lookalike = 'x' + texts[2]!.slice(1);
+    connection.sendUTF(lookalike);
+    expect((await readMessage()).equals(Buffer.from(lookalike))).toBe(true);
+  });
+
   test('a client frame with a 16-bit and a 64-bit length is read', async () => {
     const server = await startServer({ autoAcceptConnections: true, maxReceivedFrameSize: 0x100000 });
     const { client, connection } = await openRawConnection(server);

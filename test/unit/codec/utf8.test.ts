@@ -1,4 +1,4 @@
-import { isValidUtf8, Utf8StreamValidator } from '../../../lib/codec/utf8';
+import { decodeUtf8, isValidUtf8, knownUtf8Bytes, Utf8StreamValidator } from '../../../lib/codec/utf8';
 import { byteCuts, fromHex, prng } from '../../helpers/codec-fixtures';
 
 const fatal = new TextDecoder('utf-8', { fatal: true });
@@ -248,5 +248,66 @@ describe('Utf8StreamValidator', () => {
       }
     }
     expect(mismatches).toEqual([]);
+  });
+});
+
+describe('decodeUtf8: the same string as toString("utf8"), whichever way it decodes', () => {
+  /** A deterministic generator (LCG), so a failure can be reproduced. */
+  function* codePoints(seed: number): Generator<number> {
+    let x = seed;
+    for (;;) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      const pick = x % 6;
+      const r = (x >>> 8) % 0x10000;
+      if (pick === 0) yield r % 0x80;
+      else if (pick === 1) yield 0x80 + (r % 0x780);
+      else if (pick === 2) yield 0x800 + (r % 0xd000); // up to U+D7FF
+      else if (pick === 3) yield 0xe000 + (r % 0x2000); // U+E000..U+FFFF, noncharacters included
+      else yield 0x10000 + ((x >>> 4) % 0x100000); // up to U+10FFFF
+    }
+  }
+  function text(seed: number, length: number): string {
+    const out: number[] = [];
+    const points = codePoints(seed);
+    while (out.length < length) out.push(points.next().value as number);
+    return String.fromCodePoint(...out);
+  }
+
+  test.each([0, 1, 100, 1000, 1023, 2047, 2048, 2049, 5000, 70000])('random text of %i code points', (length) => {
+    for (const seed of [1, 2, 3]) {
+      const bytes = Buffer.from(text(seed * 7919 + length, length));
+      expect(decodeUtf8(bytes) === bytes.toString('utf8')).toBe(true);
+    }
+  });
+
+  test.each([
+    ['a leading BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('é'.repeat(3000))])],
+    ['NULs among accents', Buffer.from('\u0000é\u0000'.repeat(1500))],
+    ['the edges of every plane', Buffer.from('\u{7f}\u{80}\u{7ff}\u{800}\u{d7ff}\u{e000}\u{fffd}\u{fffe}\u{ffff}\u{10000}\u{10ffff}'.repeat(300))],
+    ['long ASCII', Buffer.from('plain ascii '.repeat(1000))],
+    ['ASCII with one accent at the end', Buffer.from('plain ascii '.repeat(1000) + 'ü')],
+    ['a view into a larger buffer', Buffer.from('xx' + '漢字'.repeat(2000) + 'yy').subarray(2, 2 + 12000)],
+  ])('%s', (_name, bytes) => {
+    expect(decodeUtf8(bytes) === bytes.toString('utf8')).toBe(true);
+  });
+});
+
+describe('knownUtf8Bytes: the bytes of the last long text decoded', () => {
+  test('the same text gives its bytes back; another text, a short one or a very long one gives null', () => {
+    const bytes = Buffer.from('é'.repeat(2000));
+    const text = decodeUtf8(bytes);
+    expect(knownUtf8Bytes(text)).toBe(bytes);
+    // Equal content, another string object: still the same bytes.
+    expect(knownUtf8Bytes('é'.repeat(2000))).toBe(bytes);
+    expect(knownUtf8Bytes('è' + 'é'.repeat(1999))).toBeNull();
+    const ascii = Buffer.from('a'.repeat(3000));
+    expect(knownUtf8Bytes(decodeUtf8(ascii))).toBe(ascii);
+    // Short texts are not remembered (and do not replace the last long one).
+    decodeUtf8(Buffer.from('short é'));
+    expect(knownUtf8Bytes('short é')).toBeNull();
+    expect(knownUtf8Bytes('a'.repeat(3000))).toBe(ascii);
+    // Past 64 KiB nothing is kept alive.
+    const huge = Buffer.from('ü'.repeat(40000));
+    expect(knownUtf8Bytes(decodeUtf8(huge))).toBeNull();
   });
 });

@@ -270,3 +270,62 @@ describe('decompress: invalid data and limits', () => {
     expect(calls.sort()).toEqual(['compress:error', 'decompress:error', 'late compress:error', 'late decompress:error']);
   });
 });
+
+describe('at once (compressNow / inflateNow): without context takeover, for small messages', () => {
+  const json = Buffer.from(JSON.stringify(Array.from({ length: 300 }, (_, i) => ({ id: i, name: `Zoë ${i}`, tags: ['a', 'b'] }))));
+
+  test('compressNow: only without our context takeover and up to 64 KiB; the bytes inflate back', () => {
+    expect(codec({ serverNoContextTakeover: false }).compressNow(json)).toBeNull();
+    // A client compresses under client_no_context_takeover.
+    expect(codec({ serverNoContextTakeover: true }, false).compressNow(json)).toBeNull();
+    const c = codec({ serverNoContextTakeover: true });
+    const out = c.compressNow(json)!;
+    expect(out.length).toBeLessThan(json.length / 3);
+    // The tail is stripped, as compress() does (RFC 7692 §7.2.1).
+    expect(out.subarray(out.length - 4).equals(TAIL)).toBe(false);
+    expectBytes(zlib.inflateRawSync(Buffer.concat([out, TAIL]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }), json);
+    expect(c.compressNow(Buffer.alloc(64 * 1024, 0x61))).not.toBeNull();
+    expect(c.compressNow(Buffer.alloc(64 * 1024 + 1, 0x61))).toBeNull();
+  });
+
+  test('compressNow gives what compress() gives without context takeover', async () => {
+    const c = codec({ serverNoContextTakeover: true });
+    const first = await compress(c, json);
+    expectBytes(c.compressNow(json)!, first);
+    expectBytes(await compress(c, json), first);
+  });
+
+  test('inflateNow: only when the peer has no context takeover; pieces are joined and the tail restored', () => {
+    const compressed = zlib.deflateRawSync(json, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    expect(codec({ clientNoContextTakeover: false }).inflateNow([compressed], 1e9)).toBeNull();
+    const c = codec({ clientNoContextTakeover: true });
+    const cut = Math.floor(compressed.length / 3);
+    expectBytes(c.inflateNow([compressed.subarray(0, cut), compressed.subarray(cut)], 1e9)!, json);
+    // RFC 7692 §7.2.3.1's example.
+    expect(c.inflateNow([hexBytes('f2 48 cd c9 c9 07 00')], 1e9)!.toString()).toBe('Hello');
+    expect(c.inflateNow([], 1e9)!.length).toBe(0);
+  });
+
+  test('inflateNow: past maxSize is a 1009; past 256 KiB of output under a larger limit it leaves the message to decompress()', async () => {
+    const c = codec({ clientNoContextTakeover: true });
+    const bomb = zlib.deflateRawSync(Buffer.alloc(1024 * 1024), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    expect(bomb.length).toBeLessThan(2048);
+    expect(() => c.inflateNow([bomb], 1000)).toThrow(WebSocketError);
+    try {
+      c.inflateNow([bomb], 256 * 1024);
+      throw new Error('no error');
+    } catch (error) {
+      expect(error).toMatchObject({ closeCode: 1009 });
+    }
+    expect(c.inflateNow([bomb], 2 * 1024 * 1024)).toBeNull();
+    expect((await decompress(c, [bomb], 2 * 1024 * 1024)).length).toBe(1024 * 1024);
+  });
+
+  test('inflateNow: more than 64 KiB of compressed input is left to decompress(); bad data throws zlib\'s error', () => {
+    const c = codec({ clientNoContextTakeover: true });
+    const random = crypto.randomBytes(70 * 1024);
+    const compressed = zlib.deflateRawSync(random, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    expect(c.inflateNow([compressed], 1e9)).toBeNull();
+    expect(() => c.inflateNow([Buffer.from([0xff, 0xff, 0xff])], 1e9)).toThrow();
+  });
+});
