@@ -370,7 +370,6 @@ const COMMAND_ERROR_GRACE = 100;
 /** Milliseconds close() waits for Redis to confirm the goodbye. */
 const CLOSE_WAIT = 2000;
 
-/** The channel a delivery belongs on, to check it arrived where it should. */
 /** Typed events. */
 export interface RedisBroker {
   on(event: 'error', listener: (error: Error) => void): this;

@@ -55,6 +55,11 @@ export function knownUtf8Bytes(text: string): Buffer | null {
   return lastText !== null && text.length === lastText.length && text === lastText ? lastBytes : null;
 }
 
+/** `Buffer.from(text, 'utf8')`, without encoding again a text just received (see knownUtf8Bytes). */
+export function utf8Bytes(text: string): Buffer {
+  return knownUtf8Bytes(text) ?? Buffer.from(text, 'utf8');
+}
+
 /** Whether `data` is entirely well-formed UTF-8 (native, via `buffer.isUtf8`). */
 export function isValidUtf8(data: Uint8Array): boolean {
   return data.length === 0 || isUtf8(data);

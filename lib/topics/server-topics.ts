@@ -4,6 +4,7 @@
  * nodes (a node subscribes to a topic on the bus only while it has local subscribers). Connections
  * are seen through the structural TopicMember, so this layer imports no public class.
  */
+import { utf8Bytes } from '../codec/utf8';
 import type { Broker, BrokerNode, IncomingDelivery, OutgoingDelivery } from '../brokers/broker';
 import type { SharedMessage } from '../protocol/sender';
 import type { WriteCallback } from '../protocol/output-sink';
@@ -212,7 +213,7 @@ export function messageOf(data: Payload, compress: boolean): FanOutMessage {
   if (data === null || data === undefined || typeof data.toString !== 'function') {
     throw new TypeError('Data provided must either be a Node Buffer or implement toString()');
   }
-  return new FanOutMessage(Buffer.from(data.toString(), 'utf8'), false, compress);
+  return new FanOutMessage(utf8Bytes(data.toString()), false, compress);
 }
 
 /** Writes one message to every member but `skip`: the same bytes for all that share settings. */

@@ -252,6 +252,48 @@ describe('topics in one process', () => {
     expect(server.ws.sendTo(id, 'gone')).toBe(false);
   });
 
+  test('with a broker: publish goes to it unless { local: true }; sendTo another node goes through it, { compress } kept', async () => {
+    const sent: Array<{ kind: string; target: string; compress: boolean; data: string }> = [];
+    const broker = {
+      nodeId: 'recorder',
+      attach: () => undefined,
+      detach: () => undefined,
+      publish: (d: { kind: string; target: string; compress: boolean; data: Buffer }) => sent.push({ kind: d.kind, target: d.target, compress: d.compress, data: d.data.toString() }),
+      subscribe: () => undefined,
+      unsubscribe: () => undefined,
+      countChanged: () => undefined,
+      clusterSubscriberCount: async () => 0,
+      clusterConnectionCount: async () => 0,
+    };
+    const server = await startServer({ autoAcceptConnections: true, broker });
+    const a = await connect(server);
+    a.connection.subscribe('t');
+    expect(server.ws.publish('t', 'everywhere')).toBe(1);
+    expect(server.ws.publish('t', 'here only', { local: true })).toBe(1);
+    expect(server.ws.sendTo('othernode:7', 'direct', { compress: false })).toBe(true);
+    expect(server.ws.sendTo('othernode:8', 'direct too')).toBe(true);
+    expect(sent).toEqual([
+      { kind: 'publish', target: 't', compress: true, data: 'everywhere' },
+      { kind: 'direct', target: 'othernode:7', compress: false, data: 'direct' },
+      { kind: 'direct', target: 'othernode:8', compress: true, data: 'direct too' },
+    ]);
+    // Both publishes reached the local subscriber.
+    expect((await a.client.readFrame()).payload.toString()).toBe('everywhere');
+    expect((await a.client.readFrame()).payload.toString()).toBe('here only');
+  });
+
+  test('sendTo with { compress: false } sends plain where deflate was agreed', async () => {
+    const server = await startServer({ autoAcceptConnections: true, perMessageDeflate: { threshold: 0 } });
+    const a = await connect(server, 'permessage-deflate; server_no_context_takeover');
+    const text = 'compress me '.repeat(50);
+    server.ws.sendTo(a.connection.clusterId, text);
+    server.ws.sendTo(a.connection.clusterId, text, { compress: false });
+    const packed = await a.client.readFrame();
+    const plain = await a.client.readFrame();
+    expect([packed.rsv1, inflate(packed.payload).toString()]).toEqual([true, text]);
+    expect([plain.rsv1, plain.payload.toString()]).toEqual([false, text]);
+  });
+
   test('1.x applications\' own fields keep working: connection.id, connection.topics, server.nodeId', async () => {
     const server = await startServer({ autoAcceptConnections: true });
     const a = await connect(server);

@@ -1,4 +1,4 @@
-import { decodeUtf8, isValidUtf8, knownUtf8Bytes, Utf8StreamValidator } from '../../../lib/codec/utf8';
+import { decodeUtf8, isValidUtf8, knownUtf8Bytes, utf8Bytes, Utf8StreamValidator } from '../../../lib/codec/utf8';
 import { byteCuts, fromHex, prng } from '../../helpers/codec-fixtures';
 
 const fatal = new TextDecoder('utf-8', { fatal: true });
@@ -310,4 +310,13 @@ describe('knownUtf8Bytes: the bytes of the last long text decoded', () => {
     const huge = Buffer.from('ü'.repeat(40000));
     expect(knownUtf8Bytes(decodeUtf8(huge))).toBeNull();
   });
+});
+
+test('utf8Bytes: the known bytes of a text just received, else a fresh encoding', () => {
+  const bytes = Buffer.from('ñ'.repeat(1500));
+  const text = decodeUtf8(bytes);
+  expect(utf8Bytes(text)).toBe(bytes);
+  const other = utf8Bytes('ñ'.repeat(1499) + 'n');
+  expect(other).not.toBe(bytes);
+  expect(other.equals(Buffer.from('ñ'.repeat(1499) + 'n'))).toBe(true);
 });
