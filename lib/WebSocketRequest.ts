@@ -16,7 +16,14 @@ import { checkUpgradeRequest } from './handshake/upgrade-checks';
 import type { IServerConfig } from './config';
 import type { ICookie, IExtension } from './public-types';
 import { deflateOptionsFrom, describeParams, negotiateOffers } from './extensions/deflate-negotiation';
+import { setSocketOwner, socketOwner } from './transport/socket-binding';
 import WebSocketConnection = require('./WebSocketConnection');
+
+/** What a server waiting on a request is told: WebSocket-Node's server listens for these two events. */
+interface RequestOwner {
+  _requestResolved(request: WebSocketRequest): void;
+  _requestAccepted(connection: WebSocketConnection): void;
+}
 
 /** An error from `readHandshake()`, carrying the HTTP status and headers of the refusal. */
 interface HandshakeError extends Error {
@@ -35,7 +42,6 @@ class WebSocketRequest extends EventEmitter {
   httpRequest: IncomingMessage;
   serverConfig: IServerConfig;
   resource: string;
-  resourceURL!: UrlWithParsedQuery;
   // The fields below are typed as `@types/websocket` has them; at run time `origin`, `host` and `key`
   // are undefined when the header is absent, and the protocol list and map become null after accept().
   remoteAddress: string;
@@ -44,16 +50,28 @@ class WebSocketRequest extends EventEmitter {
   key!: string;
   webSocketVersion!: number;
   origin!: string;
-  requestedProtocols: string[] = [];
-  protocolFullCaseMap: Record<string, string> = {};
-  requestedExtensions: ExtensionOffer[] = [];
+  // Set by readHandshake(), as in WebSocket-Node (undefined before it).
+  requestedProtocols!: string[];
+  protocolFullCaseMap!: Record<string, string>;
+  requestedExtensions!: ExtensionOffer[];
   /** Cookies of the request; a cookie without `=` has a null value at run time. */
-  cookies: ICookie[] = [];
+  cookies!: ICookie[];
   _resolved = false;
   _socketIsClosing = false;
-  _socketCloseHandler: () => void;
+  /**
+   * WebSocket-Node's socket 'end'/'close' handler. One shared function that finds its request
+   * through the socket (no bound function per request); calling it as a method works too.
+   */
+  _socketCloseHandler: () => void = socketClosedBeforeAccept;
   /** @internal bytes that arrived with the upgrade request (the 'upgrade' event's `head`) */
   _head: Buffer | undefined;
+  /** @internal the server waiting on this request, told when it is resolved (no listeners per request). */
+  _owner: RequestOwner | null = null;
+  /** @internal when handshakeTimeout refuses it (a performance.now() time); 0 without a timeout. */
+  _deadline = 0;
+  /** The resource `resourceURL` is parsed from, once read (parsed on first use: most apps never read it). */
+  private _urlSource: string | null = null;
+  private _url: UrlWithParsedQuery | null = null;
 
   constructor(socket: Socket, httpRequest: IncomingMessage, serverConfig: IServerConfig) {
     // Async listeners' rejections: see lib/promises/listener-rejections.ts.
@@ -64,19 +82,31 @@ class WebSocketRequest extends EventEmitter {
     this.resource = httpRequest.url ?? '/';
     this.remoteAddress = socket.remoteAddress as string;
     this.remoteAddresses = [this.remoteAddress];
-    this._socketCloseHandler = this._handleSocketCloseBeforeAccept.bind(this);
-    socket.on('end', this._socketCloseHandler);
-    socket.on('close', this._socketCloseHandler);
+    // The socket's shared listeners find the request through it, until the connection takes over.
+    setSocketOwner(socket, this);
+    socket.on('end', socketClosedBeforeAccept);
+    socket.on('close', socketClosedBeforeAccept);
     // compat fix: WebSocket-Node left the socket without an 'error' listener until the connection
     // took over, so a reset in that window (or after reject() on TLS) crashed the process.
     // The connection replaces this guard (it removes every 'error' listener) once accepted.
-    socket.on('error', this._socketCloseHandler);
+    socket.on('error', socketClosedBeforeAccept);
+  }
+
+  /** `url.parse(resource, true)`'s legacy Url, as readHandshake() found the resource; parsed when first read. */
+  get resourceURL(): UrlWithParsedQuery {
+    if (this._url === null && this._urlSource !== null) this._url = legacyResourceUrl(this._urlSource) as UrlWithParsedQuery;
+    return this._url as UrlWithParsedQuery;
+  }
+
+  set resourceURL(value: UrlWithParsedQuery) {
+    this._url = value;
   }
 
   /** Validates the request headers and fills in the request's properties; throws on a bad request. */
   readHandshake(): void {
     const headers = this.httpRequest.headers;
-    this.resourceURL = legacyResourceUrl(this.resource) as UrlWithParsedQuery;
+    this._urlSource = this.resource;
+    this._url = null;
 
     this.host = headers.host as string;
     if (!this.host) throw new Error('Client must provide a Host header.');
@@ -206,6 +236,7 @@ class WebSocketRequest extends EventEmitter {
     }
 
     this._resolved = true;
+    this._owner?._requestResolved(this);
     this.emit('requestResolved', this);
     response += '\r\n';
 
@@ -235,6 +266,7 @@ class WebSocketRequest extends EventEmitter {
       });
     }
     this._head = undefined;
+    this._owner?._requestAccepted(connection);
     this.emit('requestAccepted', connection);
     return connection;
   }
@@ -243,6 +275,7 @@ class WebSocketRequest extends EventEmitter {
   reject(status?: number, reason?: string, extraHeaders?: object): void {
     this._verifyResolution();
     this._resolved = true;
+    this._owner?._requestResolved(this);
     this.emit('requestResolved', this);
     const code = typeof status === 'number' ? status : 403;
     let response = `HTTP/1.1 ${code} ${reasonPhrase(code)}\r\nConnection: close\r\n`;
@@ -280,6 +313,15 @@ interface WebSocketRequest {
   on(event: 'requestAccepted', cb: (connection: WebSocketConnection) => void): this;
   addListener(event: 'requestResolved' | 'requestRejected', cb: (request: this) => void): this;
   addListener(event: 'requestAccepted', cb: (connection: WebSocketConnection) => void): this;
+}
+
+/**
+ * The shared `_socketCloseHandler`: `this` is the socket, whose owner is its request until the
+ * connection takes the socket over (then the write callback of the 101 removes this listener).
+ */
+function socketClosedBeforeAccept(this: Socket | WebSocketRequest): void {
+  const request = this instanceof WebSocketRequest ? this : socketOwner(this);
+  if (request instanceof WebSocketRequest) request._handleSocketCloseBeforeAccept();
 }
 
 /** A single header value (Node gives arrays only for a few header names). */

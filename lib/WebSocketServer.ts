@@ -13,6 +13,8 @@ import type { IStringified } from './public-types';
 import { isBroker } from './brokers/broker';
 import { FanOutMessage } from './topics/shared-message';
 import { messageOf, ServerTopics, type Payload, type PublishOptions } from './topics/server-topics';
+import { HandshakeDeadlines } from './transport/handshake-deadlines';
+import { socketOwner } from './transport/socket-binding';
 import WebSocketRequest = require('./WebSocketRequest');
 import WebSocketConnection = require('./WebSocketConnection');
 
@@ -42,6 +44,8 @@ class WebSocketServer extends EventEmitter {
   _handlers: ServerHandlers;
   /** Topics, connection ids and the broker link (lib/topics); made on first use, or at mount with a broker. */
   private _topicState: ServerTopics | null = null;
+  /** handshakeTimeout's one timer for all pending requests; made with the first. */
+  private _deadlines: HandshakeDeadlines<WebSocketRequest> | null = null;
 
   constructor(config?: IServerConfig) {
     // Async listeners' rejections: see lib/promises/listener-rejections.ts.
@@ -201,28 +205,16 @@ class WebSocketServer extends EventEmitter {
       return;
     }
     this.pendingRequests.push(wsRequest);
-    wsRequest.once('requestAccepted', this._handlers.requestAccepted);
-    wsRequest.once('requestResolved', this._handlers.requestResolved);
+    // The request tells the server when it is resolved or accepted (WebSocket-Node listens for its
+    // 'requestResolved' and 'requestAccepted', first in line): shared handlers, nothing per request.
+    wsRequest._owner = this;
     // A request whose socket closes before it is resolved must not stay pending (WebSocket-Node PR #339).
-    const onSocketClose = (): void => {
-      clearTimeout(timer);
-      this.handleRequestResolved(wsRequest);
-    };
-    socket.once('close', onSocketClose);
+    socket.on('close', pendingSocketClosed);
     // New: handshakeTimeout refuses requests the application leaves unanswered (408).
     const timeout = config.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    const timer =
-      typeof timeout === 'number' && timeout > 0
-        ? setTimeout(() => {
-            if (!wsRequest._resolved) wsRequest.reject(408, 'The WebSocket request was not answered in time.');
-          }, timeout)
-        : undefined;
-    timer?.unref();
-    wsRequest.once('requestResolved', () => {
-      // Once resolved, neither the timer nor the listener may keep the request (and its headers) alive.
-      clearTimeout(timer);
-      socket.removeListener('close', onSocketClose);
-    });
+    if (typeof timeout === 'number' && timeout > 0) {
+      (this._deadlines ??= new HandshakeDeadlines(this.pendingRequests, refuseLate)).add(wsRequest, timeout);
+    }
 
     try {
       if (!config.autoAcceptConnections && this.listenerCount('request') > 0) {
@@ -245,6 +237,17 @@ class WebSocketServer extends EventEmitter {
     if (!request._resolved) request.reject(500);
     if (this.listenerCount('upgradeError') > 0) this.emit('upgradeError', error);
     else process.emitWarning(error);
+  }
+
+  /** @internal a pending request was resolved, or its socket closed: it is pending no longer. */
+  _requestResolved(request: WebSocketRequest): void {
+    request.socket.removeListener('close', pendingSocketClosed);
+    this.handleRequestResolved(request);
+  }
+
+  /** @internal a request was accepted. */
+  _requestAccepted(connection: WebSocketConnection): void {
+    this.handleRequestAccepted(connection);
   }
 
   handleRequestAccepted(connection: WebSocketConnection): void {
@@ -289,6 +292,17 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 30000;
 
 const PLAIN_SEND_UTF = WebSocketConnection.prototype.sendUTF;
 const PLAIN_SEND_BYTES = WebSocketConnection.prototype.sendBytes;
+
+/** A pending request's socket closed before it was resolved. */
+function pendingSocketClosed(this: Socket): void {
+  const request = socketOwner(this);
+  if (request instanceof WebSocketRequest && request._owner instanceof WebSocketServer) request._owner._requestResolved(request);
+}
+
+/** handshakeTimeout ran out for a request the application left unanswered. */
+function refuseLate(request: WebSocketRequest): void {
+  request.reject(408, 'The WebSocket request was not answered in time.');
+}
 
 /** Removes a closed connection from its server (`'close'` is emitted once per connection). */
 function onConnectionClose(this: WebSocketConnection, closeReason: number, description: string): void {

@@ -83,7 +83,7 @@ export class FrameParser implements ParsedFrameHeader {
   private readonly maskPolicy: MaskPolicy;
   private readonly allowRsv1: boolean;
   /** The mask key (bytes 0..3) and the bytes of a header that spans chunks (from HEADER_AT). */
-  private readonly scratch: Buffer;
+  private scratch: Buffer | null = null;
   private headerFill = 0;
   /** True between a header and the end of its payload. */
   private inPayload = false;
@@ -107,13 +107,19 @@ export class FrameParser implements ParsedFrameHeader {
     this.maxFrameSize = options.maxFrameSize;
     this.maskPolicy = options.maskPolicy;
     this.allowRsv1 = options.allowRsv1;
-    // From Node's shared pool: an idle connection costs less memory.
-    this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+  }
+
+  /**
+   * The mask key and spanning-header bytes, made with the first frame that needs them (from Node's
+   * shared pool): a connection that has received nothing yet holds none.
+   */
+  private scratchBytes(): Buffer {
+    return (this.scratch ??= Buffer.allocUnsafe(SCRATCH_SIZE));
   }
 
   /** The masking key of the current frame (valid when `masked`); a new view on each read. */
   get maskKey(): Buffer {
-    return this.scratch.subarray(0, 4);
+    return this.scratchBytes().subarray(0, 4);
   }
 
   /** Whether parsing is stopped (see `stop`). */
@@ -209,7 +215,7 @@ export class FrameParser implements ParsedFrameHeader {
       }
     }
     // Slow path: gather a header that spans chunks into the scratch buffer.
-    const bytes = this.scratch;
+    const bytes = this.scratchBytes();
     let size = this.headerFill >= 2 ? headerSize(bytes[HEADER_AT + 1]!) : 2;
     while (pos < end) {
       const take = Math.min(size - this.headerFill, end - pos);
@@ -263,7 +269,7 @@ export class FrameParser implements ParsedFrameHeader {
     }
     h.length = length;
     // The key goes to scratch[0..3]; a spanning header sits at HEADER_AT, so the ranges never overlap.
-    if (h.masked) bytes.copy(this.scratch, 0, offset, offset + 4);
+    if (h.masked) bytes.copy(this.scratchBytes(), 0, offset, offset + 4);
     // RFC 6455 §5.2: a nonzero RSV bit without a negotiated meaning "MUST _Fail the WebSocket Connection_".
     if (h.rsv2 || h.rsv3 || (h.rsv1 && !this.allowRsv1)) {
       throw protocolError('Unsupported usage of rsv bits without negotiated extension.');
@@ -302,11 +308,11 @@ export class FrameParser implements ParsedFrameHeader {
       // Fusing only pays where the SIMD masker runs; below that the word loop in place is as cheap.
       const target = take >= SIMD_THRESHOLD && this.handler.reservePayload !== undefined ? this.handler.reservePayload(take, h) : null;
       if (target !== null) {
-        this.keyOffset = copyMasked(piece, target, 0, this.scratch, this.keyOffset);
+        this.keyOffset = copyMasked(piece, target, 0, this.scratch as Buffer, this.keyOffset);
         piece = target;
         placed = true;
       } else {
-        this.keyOffset = applyMask(piece, this.scratch, 0, take, this.keyOffset);
+        this.keyOffset = applyMask(piece, this.scratch as Buffer, 0, take, this.keyOffset);
       }
     }
     this.remaining -= take;

@@ -35,6 +35,10 @@ export type ConnectionState = 'open' | 'peer_requested_close' | 'ending' | 'clos
 
 let connectionIds = 0;
 
+/** What `_keepaliveTimeoutID` holds while keepalive is armed. */
+export type KeepaliveToken = { readonly keepalive: 'armed' };
+const KEEPALIVE_ARMED: KeepaliveToken = Object.freeze({ keepalive: 'armed' });
+
 /** WebSocketConnection's fields and construction; see the module comment. */
 export abstract class ConnectionFields
   extends EventEmitter
@@ -167,8 +171,13 @@ export abstract class ConnectionFields
     return this._timers.deadline;
   }
 
-  get _keepaliveTimeoutID(): NodeJS.Timeout | null {
-    return this._timers.keepalive;
+  /**
+   * compat: truthy while keepalive is armed, as WebSocket-Node's Timeout was; keepalive timers are
+   * shared now (transport/keepalive-list.ts), so this is a token: clearTimeout() on it does nothing
+   * (`clearKeepaliveTimer()` stops keepalive).
+   */
+  get _keepaliveTimeoutID(): KeepaliveToken | null {
+    return this._timers.keepaliveArmed ? KEEPALIVE_ARMED : null;
   }
 
   get _gracePeriodTimeoutID(): NodeJS.Timeout | null {

@@ -30,7 +30,8 @@ export class MessageAssembler {
   private single: Buffer | null = null;
   /** Growing buffer once a message spans several pieces. */
   private acc: Buffer = EMPTY;
-  private readonly utf8 = new Utf8StreamValidator();
+  /** Made for the first text that arrives in pieces: a connection that never gets one holds none. */
+  private utf8: Utf8StreamValidator | null = null;
   /** The size limit (the connection's `maxReceivedMessageSize`). */
   readonly maxMessageSize: number;
 
@@ -46,7 +47,7 @@ export class MessageAssembler {
     this.fragments = 0;
     this.single = null;
     this.acc = EMPTY;
-    this.utf8.reset();
+    this.utf8?.reset();
   }
 
   /**
@@ -70,7 +71,7 @@ export class MessageAssembler {
       this.size = piece.length;
       return;
     }
-    if (this.opcode === 1 && !this.utf8.push(piece)) throw invalidUtf8Error();
+    if (this.opcode === 1 && !this.validator().push(piece)) throw invalidUtf8Error();
     // No size check here: addFrame() has already charged every announced frame against the limit,
     // and addProduced() checks the bytes an extension produces.
     const needed = this.size + piece.length;
@@ -92,7 +93,7 @@ export class MessageAssembler {
 
   /** Adds the bytes just written into the area `reserve` returned. */
   commitReserved(piece: Buffer): void {
-    if (this.opcode === 1 && !this.utf8.push(piece)) throw invalidUtf8Error();
+    if (this.opcode === 1 && !this.validator().push(piece)) throw invalidUtf8Error();
     this.size += piece.length;
   }
 
@@ -122,7 +123,7 @@ export class MessageAssembler {
     this.acc = EMPTY;
     if (this.opcode === 1) {
       // RFC 6455 §8.1: a message ending inside a character is invalid too.
-      if (!this.utf8.isComplete) throw invalidUtf8Error();
+      if (this.utf8 !== null && !this.utf8.isComplete) throw invalidUtf8Error();
       return decodeUtf8(data);
     }
     return data;
@@ -135,6 +136,10 @@ export class MessageAssembler {
     this.acc = EMPTY;
     this.size = 0;
     this.fragments = 0;
+  }
+
+  private validator(): Utf8StreamValidator {
+    return (this.utf8 ??= new Utf8StreamValidator());
   }
 
   private grow(needed: number, expectedTotal: number): void {

@@ -56,7 +56,9 @@ const EMPTY = Buffer.alloc(0);
 export class WebSocketProtocol implements FrameHandler {
   private readonly handler: ProtocolHandler;
   private readonly parser: FrameParser;
-  private readonly assembler: MessageAssembler;
+  /** Made with the first data frame: a connection that has received no message holds none. */
+  private _assembler: MessageAssembler | null = null;
+  private readonly maxMessageSize: number;
   private readonly assemble: boolean;
   private readonly settings: LiveSettings;
   /** The closing handshake's state (RFC 6455 §7). */
@@ -102,13 +104,18 @@ export class WebSocketProtocol implements FrameHandler {
       // RFC 7692 §6: permessage-deflate gives RSV1 its meaning; without it RSV1 is a violation.
       allowRsv1: options.deflate != null,
     });
-    this.assembler = new MessageAssembler(options.maxMessageSize);
+    this.maxMessageSize = options.maxMessageSize;
     this.sender = new Sender(out, this.settings, maskKeys, this.deflate, this.closing);
+  }
+
+  private assembler(): MessageAssembler {
+    return (this._assembler ??= new MessageAssembler(this.maxMessageSize));
   }
 
   /** Payload bytes of the message being received so far (0 between messages). */
   get messageBytesReceived(): number {
-    return this.assembler.active ? this.assembler.size : 0;
+    const assembler = this._assembler;
+    return assembler !== null && assembler.active ? assembler.size : 0;
   }
 
   /** Feeds received bytes; events are delivered synchronously to the handler. */
@@ -148,7 +155,7 @@ export class WebSocketProtocol implements FrameHandler {
   discard(): void {
     this.discarding = true;
     this.parser.halt();
-    this.assembler.clear();
+    this._assembler?.clear();
     this.control = null;
     this.pieces = null;
   }
@@ -195,7 +202,7 @@ export class WebSocketProtocol implements FrameHandler {
     }
     if (opcode > Opcode.BINARY) {
       // compat: inside a fragmented message WebSocket-Node names the interleaving, not the opcode.
-      if (this.assemble && this.assembler.active) {
+      if (this.assemble && this._assembler !== null && this._assembler.active) {
         throw protocolError(`Illegal frame opcode 0x${opcode.toString(16)} received in middle of fragmented message.`);
       }
       throw protocolError(`Unrecognized Opcode: 0x${opcode.toString(16)}`);
@@ -205,7 +212,7 @@ export class WebSocketProtocol implements FrameHandler {
       this.inMessageFrame = false;
       return;
     }
-    const assembler = this.assembler;
+    const assembler = this.assembler();
     if (opcode === Opcode.CONTINUATION) {
       // RFC 6455 §5.4: a continuation frame only continues a message that was started.
       if (!assembler.active) throw protocolError('Unexpected Continuation Frame');
@@ -233,14 +240,14 @@ export class WebSocketProtocol implements FrameHandler {
     // Only pieces that the assembler would copy anyway: not control frames, compressed messages,
     // reported frames, or the piece that is a whole single-frame message (kept without a copy).
     if (!this.inMessageFrame || this.compressed || isControlOpcode(h.opcode)) return null;
-    if (this.assembler.size === 0 && isWholeMessage(h, length)) return null;
-    return this.assembler.reserve(length, this.frameExpectedTotal);
+    if (this.assembler().size === 0 && isWholeMessage(h, length)) return null;
+    return this.assembler().reserve(length, this.frameExpectedTotal);
   }
 
   /** @internal */
   onFramePayload(piece: Buffer, h: ParsedFrameHeader, placed: boolean): void {
     if (placed) {
-      this.assembler.commitReserved(piece);
+      this.assembler().commitReserved(piece);
       return;
     }
     if (isControlOpcode(h.opcode)) {
@@ -252,7 +259,7 @@ export class WebSocketProtocol implements FrameHandler {
         if (piece.length > 0) (this.pieces ??= []).push(piece);
         return;
       }
-      this.assembler.addPiece(piece, isWholeMessage(h, piece.length), this.frameExpectedTotal);
+      this.assembler().addPiece(piece, isWholeMessage(h, piece.length), this.frameExpectedTotal);
     } else if (piece.length > 0) {
       (this.pieces ??= []).push(piece);
     }
@@ -278,7 +285,7 @@ export class WebSocketProtocol implements FrameHandler {
       this.inflateMessage();
       return;
     }
-    this.handler.onMessage(this.assembler.finish());
+    this.handler.onMessage(this.assembler().finish());
   }
 
   /** Whether a received message is being inflated (parsing waits for it). */
@@ -296,20 +303,20 @@ export class WebSocketProtocol implements FrameHandler {
     this.pieces = null;
     let inflated: Buffer | null;
     try {
-      inflated = deflate.inflateNow(pieces, this.assembler.maxMessageSize);
+      inflated = deflate.inflateNow(pieces, this.maxMessageSize);
     } catch (caught) {
       throw inflateError(caught);
     }
     if (inflated !== null) {
       // Inflated at once: delivered like an uncompressed message, parsing never stopped.
-      this.assembler.addProduced(inflated);
-      this.handler.onMessage(this.assembler.finish());
+      this.assembler().addProduced(inflated);
+      this.handler.onMessage(this.assembler().finish());
       return;
     }
     this.inflating = true;
     this.parser.stop();
     this.handler.onBusy(true);
-    deflate.decompress(pieces, this.assembler.maxMessageSize, (error, chunks) => {
+    deflate.decompress(pieces, this.maxMessageSize, (error, chunks) => {
       if (this.discarding) {
         this.inflating = false;
         return;
@@ -318,11 +325,11 @@ export class WebSocketProtocol implements FrameHandler {
         if (error !== null) {
           throw inflateError(error);
         }
-        for (const chunk of chunks ?? []) this.assembler.addProduced(chunk);
+        for (const chunk of chunks ?? []) this.assembler().addProduced(chunk);
         // Still "inflating" while the message is delivered: a resume() from its listener must not
         // start parsing the next frame from inside this callback (the next compressed message
         // would begin a second inflation under this one); parsing goes on below, once it returns.
-        this.handler.onMessage(this.assembler.finish());
+        this.handler.onMessage(this.assembler().finish());
         this.inflating = false;
         if (this.discarding) return;
         this.handler.onBusy(false);

@@ -1,9 +1,11 @@
 /**
  * A connection's timers: keepalive (ping when idle), its grace period (drop when the ping goes
  * unanswered), and the one close deadline (destroy the socket when the peer does not finish the
- * closing handshake in time). Each is re-armed in place, never re-created while its duration stays
- * the same, and every callback is a shared function: no closure per connection.
+ * closing handshake in time). Keepalive waits in a list shared by every connection with the same
+ * interval (keepalive-list.ts: one Node timer for all); the others are re-armed in place, never
+ * re-created while their duration stays the same, and every callback is a shared function.
  */
+import { keepaliveList, type KeepaliveEntry, type KeepaliveList } from './keepalive-list';
 
 /** What the timers call back into: WebSocket-Node's handler names on the connection. */
 export interface TimerHost {
@@ -13,33 +15,37 @@ export interface TimerHost {
 }
 
 /** One connection's timers; see the module comment. */
-export class ConnectionTimers {
-  keepalive: NodeJS.Timeout | null = null;
+export class ConnectionTimers implements KeepaliveEntry {
   grace: NodeJS.Timeout | null = null;
   deadline: NodeJS.Timeout | null = null;
-  /** The duration `keepalive` was made with: `refresh()` reuses it, so another one needs a new timer. */
-  private keepaliveMs = 0;
   private deadlineMs = 0;
+  /** @internal KeepaliveEntry: this connection's place in its keepalive list. */
+  kaDue = 0;
+  kaPrev: KeepaliveEntry | null = null;
+  kaNext: KeepaliveEntry | null = null;
+  kaList: KeepaliveList | null = null;
 
   constructor(private readonly host: TimerHost) {}
+
+  /** Whether keepalive is armed. */
+  get keepaliveArmed(): boolean {
+    return this.kaList !== null;
+  }
 
   /** (Re)starts the idle timer; runs on every received chunk, so re-arming allocates nothing. */
   armKeepalive(ms: number): void {
     this.clearGrace();
-    if (this.keepalive !== null && this.keepaliveMs === ms) {
-      this.keepalive.refresh();
-      return;
-    }
-    this.clearKeepalive();
-    this.keepaliveMs = ms;
-    this.keepalive = setTimeout(onKeepalive, ms, this.host);
+    const list = this.kaList;
+    (list !== null && list.ms === ms ? list : keepaliveList(ms)).arm(this);
   }
 
   clearKeepalive(): void {
-    if (this.keepalive !== null) {
-      clearTimeout(this.keepalive);
-      this.keepalive = null;
-    }
+    this.kaList?.remove(this);
+  }
+
+  /** @internal KeepaliveEntry: the keepalive is due (it has left its list). */
+  keepaliveDue(): void {
+    this.host.handleKeepaliveTimer();
   }
 
   /** Starts the wait for any sign of life after a keepalive ping. */
@@ -80,7 +86,7 @@ export class ConnectionTimers {
   }
 
   /** Timer fired: forget its handle before the host acts (the host may re-arm it). */
-  fired(which: 'keepalive' | 'grace' | 'deadline'): void {
+  fired(which: 'grace' | 'deadline'): void {
     this[which] = null;
   }
 
@@ -90,10 +96,6 @@ export class ConnectionTimers {
     this.clearGrace();
     this.clearDeadline();
   }
-}
-
-function onKeepalive(host: TimerHost): void {
-  host.handleKeepaliveTimer();
 }
 
 function onGrace(host: TimerHost): void {

@@ -16,10 +16,23 @@ export interface SocketHost {
 }
 
 const kHost = Symbol('websocket-connection');
-type OwnedSocket = Socket & { [kHost]?: SocketHost };
+type OwnedSocket = Socket & { [kHost]?: object };
 
 function host(socket: Socket): SocketHost {
   return (socket as OwnedSocket)[kHost] as SocketHost;
+}
+
+/**
+ * Who the socket's shared listeners act for: its upgrade request until the connection takes the
+ * socket over (one property slot on the socket, reused: no second field, nothing left behind).
+ */
+export function socketOwner(socket: Socket): unknown {
+  return (socket as OwnedSocket)[kHost];
+}
+
+/** Makes `owner` the object the socket's shared listeners find (see `socketOwner`). */
+export function setSocketOwner(socket: Socket, owner: object): void {
+  (socket as OwnedSocket)[kHost] = owner;
 }
 
 /**

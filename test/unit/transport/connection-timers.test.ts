@@ -1,7 +1,7 @@
 /**
- * ConnectionTimers (lib/transport/connection-timers.ts) under jest's fake timers: keepalive re-armed
- * in place while its duration is unchanged (the same Timeout object, refreshed), a new timer when
- * it changes, grace cleared by activity, one close deadline that is ref'd or unref'd, clearAll.
+ * ConnectionTimers (lib/transport/connection-timers.ts) under jest's fake timers: keepalive in a
+ * list shared per interval (one Node timer for all, re-arming moves the deadline, exact per
+ * connection), grace cleared by activity, one close deadline that is ref'd or unref'd, clearAll.
  */
 import { ConnectionTimers, type TimerHost } from '../../../lib/transport/connection-timers';
 
@@ -33,25 +33,25 @@ describe('ConnectionTimers (fake timers)', () => {
     jest.useRealTimers();
   });
 
-  describe('keepalive', () => {
+  describe('keepalive (one shared timer per interval)', () => {
     test('fires once after its duration, not before', () => {
       timers.armKeepalive(1000);
       jest.advanceTimersByTime(999);
       expect(host.calls).toEqual([]);
       jest.advanceTimersByTime(1);
       expect(host.calls).toEqual(['keepalive']);
+      expect(timers.keepaliveArmed).toBe(false);
       jest.advanceTimersByTime(5000);
       expect(host.calls).toEqual(['keepalive']);
+      expect(jest.getTimerCount()).toBe(0);
     });
 
-    test('re-armed with the same duration: the same Timeout object, refreshed (its deadline moves)', () => {
+    test('re-armed with the same duration: its deadline moves, still one Node timer', () => {
       timers.armKeepalive(1000);
-      const first = timers.keepalive;
-      expect(first).not.toBeNull();
       jest.advanceTimersByTime(600);
       timers.armKeepalive(1000);
-      expect(timers.keepalive).toBe(first);
-      // 1000 ms after the first arming: the refresh pushed it to 1600.
+      expect(jest.getTimerCount()).toBe(1);
+      // 1000 ms after the first arming: the re-arm pushed it to 1600.
       jest.advanceTimersByTime(400);
       expect(host.calls).toEqual([]);
       jest.advanceTimersByTime(599);
@@ -63,53 +63,109 @@ describe('ConnectionTimers (fake timers)', () => {
 
     test('many re-arms create no new timers', () => {
       timers.armKeepalive(1000);
-      const first = timers.keepalive;
       for (let i = 0; i < 100; i++) {
         jest.advanceTimersByTime(10);
         timers.armKeepalive(1000);
       }
-      expect(timers.keepalive).toBe(first);
       expect(jest.getTimerCount()).toBe(1);
       expect(host.calls).toEqual([]);
     });
 
-    test('a new duration makes a new timer; the old one never fires', () => {
+    test('100 connections with one interval share one Node timer, and each fires at its own deadline', () => {
+      const hosts = Array.from({ length: 100 }, () => new RecordingHost());
+      const all = hosts.map((h) => new ConnectionTimers(h));
+      try {
+        // Armed 10 ms apart: deadlines 1000, 1010, ... 1990.
+        all.forEach((t, i) => {
+          if (i > 0) jest.advanceTimersByTime(10);
+          t.armKeepalive(1000);
+        });
+        expect(jest.getTimerCount()).toBe(1);
+        // Now at 990: the first is due in 10 ms; re-arm number 5 (due 1050 -> 1990 + 0).
+        all[5]!.armKeepalive(1000);
+        jest.advanceTimersByTime(10);
+        expect(hosts.map((h) => h.calls.length)).toEqual(hosts.map((_, i) => (i === 0 ? 1 : 0)));
+        jest.advanceTimersByTime(50);
+        // 1050: numbers 0..5 were due by their first arming, but 5 was re-armed.
+        expect(hosts.map((h) => h.calls.length)).toEqual(hosts.map((_, i) => (i <= 5 && i !== 5 ? 1 : 0)));
+        jest.advanceTimersByTime(940);
+        // 1990: all fired once, number 5 (re-armed at 990) included.
+        expect(hosts.every((h) => h.calls.length === 1)).toBe(true);
+        expect(jest.getTimerCount()).toBe(0);
+      } finally {
+        for (const t of all) t.clearAll();
+      }
+    });
+
+    test('a new duration moves it to that interval: the old deadline never fires', () => {
       timers.armKeepalive(1000);
-      const first = timers.keepalive;
       timers.armKeepalive(3000);
-      expect(timers.keepalive).not.toBe(first);
       expect(jest.getTimerCount()).toBe(1);
       jest.advanceTimersByTime(2999);
       expect(host.calls).toEqual([]);
       jest.advanceTimersByTime(1);
       expect(host.calls).toEqual(['keepalive']);
-      // And back to the first duration: new again.
-      const second = timers.keepalive;
       timers.armKeepalive(1000);
-      expect(timers.keepalive).not.toBe(second);
-    });
-
-    test('after fired() the handle is forgotten; arming again makes a fresh timer that fires again', () => {
-      const originalFired = host.handleKeepaliveTimer.bind(host);
-      host.handleKeepaliveTimer = () => {
-        timers.fired('keepalive');
-        originalFired();
-      };
-      timers.armKeepalive(100);
-      const first = timers.keepalive;
-      jest.advanceTimersByTime(100);
-      expect(timers.keepalive).toBeNull();
-      timers.armKeepalive(100);
-      expect(timers.keepalive).not.toBeNull();
-      expect(timers.keepalive).not.toBe(first);
-      jest.advanceTimersByTime(100);
+      jest.advanceTimersByTime(1000);
       expect(host.calls).toEqual(['keepalive', 'keepalive']);
     });
 
-    test('clearKeepalive stops it', () => {
+    test('re-armed from its own handler: fires again one interval later (WebSocket-Node pings every interval)', () => {
+      host.handleKeepaliveTimer = () => {
+        host.calls.push('keepalive');
+        timers.armKeepalive(100);
+      };
       timers.armKeepalive(100);
+      jest.advanceTimersByTime(100);
+      expect(host.calls).toEqual(['keepalive']);
+      expect(timers.keepaliveArmed).toBe(true);
+      jest.advanceTimersByTime(99);
+      expect(host.calls).toEqual(['keepalive']);
+      jest.advanceTimersByTime(1);
+      expect(host.calls).toEqual(['keepalive', 'keepalive']);
+    });
+
+    test('an interval of 0 or not a number is 1 ms, as setTimeout takes it; re-armed from its handler it cannot spin', () => {
+      let fired = 0;
+      host.handleKeepaliveTimer = () => {
+        fired++;
+        timers.armKeepalive(0);
+      };
+      timers.armKeepalive(0);
+      jest.advanceTimersByTime(1);
+      expect(fired).toBe(1);
+      jest.advanceTimersByTime(1);
+      expect(fired).toBe(2);
       timers.clearKeepalive();
-      expect(timers.keepalive).toBeNull();
+      const other = new ConnectionTimers(new RecordingHost());
+      other.armKeepalive(Number.NaN);
+      jest.advanceTimersByTime(1);
+      expect(other.keepaliveArmed).toBe(false);
+    });
+
+    test('a handler that throws does not stop the keepalive of the others', () => {
+      const second = new RecordingHost();
+      const secondTimers = new ConnectionTimers(second);
+      host.handleKeepaliveTimer = () => {
+        throw new Error('from a ping listener');
+      };
+      timers.armKeepalive(100);
+      secondTimers.armKeepalive(100);
+      expect(() => jest.advanceTimersByTime(100)).toThrow('from a ping listener');
+      jest.advanceTimersByTime(1);
+      expect(second.calls).toEqual(['keepalive']);
+      secondTimers.clearAll();
+    });
+
+    test('clearKeepalive stops it; when the last one leaves, no Node timer is left', () => {
+      const other = new ConnectionTimers(new RecordingHost());
+      timers.armKeepalive(100);
+      other.armKeepalive(100);
+      timers.clearKeepalive();
+      expect(timers.keepaliveArmed).toBe(false);
+      expect(jest.getTimerCount()).toBe(1);
+      other.clearKeepalive();
+      expect(jest.getTimerCount()).toBe(0);
       jest.advanceTimersByTime(1000);
       expect(host.calls).toEqual([]);
     });
@@ -126,7 +182,6 @@ describe('ConnectionTimers (fake timers)', () => {
       timers.armKeepalive(1000);
       jest.advanceTimersByTime(1000);
       expect(host.calls).toEqual(['keepalive']);
-      timers.fired('keepalive');
       timers.armGrace(500);
       expect(timers.grace).not.toBeNull();
       jest.advanceTimersByTime(200);
@@ -213,7 +268,7 @@ describe('ConnectionTimers (fake timers)', () => {
     timers.armDeadline(100, true);
     expect(jest.getTimerCount()).toBe(3);
     timers.clearAll();
-    expect([timers.keepalive, timers.grace, timers.deadline]).toEqual([null, null, null]);
+    expect([timers.keepaliveArmed, timers.grace, timers.deadline]).toEqual([false, null, null]);
     expect(jest.getTimerCount()).toBe(0);
     jest.advanceTimersByTime(10_000);
     expect(host.calls).toEqual([]);
@@ -243,9 +298,7 @@ describe('ConnectionTimers (real timers)', () => {
       expect(timers.deadline).toBe(first);
       expect(first.hasRef()).toBe(true);
       timers.armKeepalive(60_000);
-      const keepalive = timers.keepalive;
-      timers.armKeepalive(60_000);
-      expect(timers.keepalive).toBe(keepalive);
+      expect(timers.keepaliveArmed).toBe(true);
     } finally {
       timers.clearAll();
     }
