@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { ClientHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Url } from 'node:url';
 import { clientDefaults, type ConnectionConfig, type IClientConfig } from './config';
@@ -16,10 +17,15 @@ import { findIllegalTokenChar } from './handshake/header-values';
 import { acceptServerExtensions, deflateOptionsFrom, describeParams, formatClientOffer } from './extensions/deflate-negotiation';
 import type { IExtension } from './public-types';
 import { ConnectResult } from './promises/results';
+import { connectOverHttp2, type Http2Attempt } from './http2/client-connect';
 import WebSocketConnection = require('./WebSocketConnection');
 
 /** The merged client config (`client.config`). */
-type ClientConfig = ConnectionConfig & { webSocketVersion: number; tlsOptions: https.RequestOptions };
+type ClientConfig = ConnectionConfig & {
+  webSocketVersion: number;
+  tlsOptions: https.RequestOptions;
+  http2?: boolean | ClientHttp2Session | null | undefined;
+};
 
 // Request options the TLS options may not override.
 const EXCLUDED_TLS_OPTIONS = new Set(['hostname', 'port', 'method', 'path', 'headers']);
@@ -44,6 +50,8 @@ class WebSocketClient extends EventEmitter {
   /** New: the extensions agreed in the last handshake (permessage-deflate when enabled and accepted). */
   extensions: IExtension[] = [];
   _req: http.ClientRequest | null = null;
+  /** @internal an HTTP/2 connection attempt in progress (config `http2`) */
+  _http2: Http2Attempt | null = null;
   /** @internal the outcome of the latest connect(), for its awaitable */
   _connecting: ConnectResult<WebSocketConnection> | null = null;
 
@@ -160,6 +168,55 @@ class WebSocketClient extends EventEmitter {
       }
     }
 
+    if (this.config.http2 !== undefined && this.config.http2 !== false && this.config.http2 !== null) {
+      // New: RFC 8441 (lib/http2): an extended CONNECT stream on an HTTP/2 session, falling back to
+      // this HTTP/1.1 upgrade when the server does not offer it.
+      const port = target.port;
+      this._http2 = connectOverHttp2(
+        {
+          secure: this.secure,
+          hostPort: `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`,
+          authority: String(requestHeaders['Host']),
+          path: pathAndQuery,
+          headers: requestHeaders,
+          protocols: list,
+          perMessageDeflate: this.config.perMessageDeflate,
+          tlsOptions: this.secure ? tlsOptions : null,
+          session: this.config.http2 === true ? null : this.config.http2,
+        },
+        {
+          fallBack: () => {
+            this._http2 = null;
+            this._upgradeOverHttp1(requestOptions, result);
+          },
+          fail: (failure) => {
+            this._http2 = null;
+            if (typeof failure === 'string') {
+              this.failHandshake(failure);
+            } else {
+              result.failed(failure);
+              this.emit('connectFailed', failure);
+            }
+          },
+          open: (socket, protocol, extensions) => {
+            this._http2 = null;
+            this.socket = socket;
+            this.response = undefined;
+            this.firstDataChunk = null;
+            this.protocol = protocol;
+            this.extensions = extensions;
+            this.succeedHandshake();
+          },
+        },
+      );
+      return result as void & ConnectResult<WebSocketConnection>;
+    }
+    this._upgradeOverHttp1(requestOptions, result);
+    return result as void & ConnectResult<WebSocketConnection>;
+  }
+
+  /** The HTTP/1.1 upgrade request (RFC 6455 §4.1). */
+  private _upgradeOverHttp1(requestOptions: https.RequestOptions, result: ConnectResult<WebSocketConnection>): void {
     const request = (this.secure ? https : http).request(requestOptions);
     this._req = request;
     const onError = (error: Error): void => {
@@ -194,7 +251,6 @@ class WebSocketClient extends EventEmitter {
       );
     });
     request.end();
-    return result as void & ConnectResult<WebSocketConnection>;
   }
 
   /** Checks the 101 response; fails or completes the handshake. */
@@ -244,6 +300,7 @@ class WebSocketClient extends EventEmitter {
   /** Aborts a connection attempt in progress; `'connectFailed'` follows. */
   abort(): void {
     if (this._req) this._req.destroy();
+    else this._http2?.abort();
   }
 }
 

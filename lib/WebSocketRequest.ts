@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { UrlWithParsedQuery } from 'node:url';
 import { computeAcceptKey } from './handshake/accept-key';
@@ -69,9 +69,10 @@ class WebSocketRequest extends EventEmitter {
   _owner: RequestOwner | null = null;
   /** @internal when handshakeTimeout refuses it (a performance.now() time); 0 without a timeout. */
   _deadline = 0;
-  /** The resource `resourceURL` is parsed from, once read (parsed on first use: most apps never read it). */
-  private _urlSource: string | null = null;
-  private _url: UrlWithParsedQuery | null = null;
+  /** @internal the resource `resourceURL` is parsed from, once read (parsed on first use: most apps never read it). */
+  _urlSource: string | null = null;
+  /** @internal resourceURL once parsed or assigned. */
+  _url: UrlWithParsedQuery | null = null;
 
   constructor(socket: Socket, httpRequest: IncomingMessage, serverConfig: IServerConfig) {
     // Async listeners' rejections: see lib/promises/listener-rejections.ts.
@@ -134,8 +135,15 @@ class WebSocketRequest extends EventEmitter {
       if (refusal.headers !== undefined) error.headers = refusal.headers;
       throw error;
     }
-    this.origin = (version === 13 ? headerString(headers.origin) : headerString(headers['sec-websocket-origin'])) as string;
+    this._readOffer(headers, version === 13 ? headerString(headers.origin) : headerString(headers['sec-websocket-origin']));
+  }
 
+  /**
+   * @internal the fields of the client's offer, read alike for an HTTP/1.1 upgrade and an HTTP/2
+   * extended CONNECT (RFC 8441 §5 keeps Origin, Sec-WebSocket-Protocol and -Extensions, cookies).
+   */
+  _readOffer(headers: IncomingHttpHeaders, origin: string | undefined): void {
+    this.origin = origin as string;
     const protocols = headerString(headers['sec-websocket-protocol']);
     this.protocolFullCaseMap = {};
     this.requestedProtocols = [];
@@ -178,46 +186,18 @@ class WebSocketRequest extends EventEmitter {
    */
   accept(acceptedProtocol?: string | null, allowedOrigin?: string | null, cookies?: ICookie[] | SetCookie[]): WebSocketConnection {
     this._verifyResolution();
-    let protocolFullCase: string | null | undefined = acceptedProtocol;
-    if (acceptedProtocol) {
-      protocolFullCase = (this.protocolFullCaseMap as Record<string, string> | null)?.[acceptedProtocol.toLocaleLowerCase()] ?? acceptedProtocol;
-    }
-    this.protocolFullCaseMap = null as unknown as Record<string, string>;
-
     let response =
       'HTTP/1.1 101 Switching Protocols\r\n' +
       'Upgrade: websocket\r\n' +
       'Connection: Upgrade\r\n' +
       `Sec-WebSocket-Accept: ${computeAcceptKey(this.key ?? '')}\r\n`;
-
-    if (protocolFullCase) {
-      const bad = findIllegalTokenChar(protocolFullCase);
-      if (bad !== null) {
-        this.reject(500);
-        // compat fix: WebSocket-Node always printed "\u0000" here instead of the character.
-        throw new Error(`Illegal character "${bad}" in subprotocol.`);
-      }
-      // compat fix: WebSocket-Node compared the argument case-sensitively with the lower-cased list.
-      const requested = this.requestedProtocols as string[] | null;
-      if (requested === null || !requested.includes(protocolFullCase.toLocaleLowerCase())) {
-        this.reject(500);
-        throw new Error('Specified protocol was not requested by the client.');
-      }
-      response += `Sec-WebSocket-Protocol: ${stripCrLf(protocolFullCase)}\r\n`;
-    }
-    // compat: the list is gone after accept(), as in WebSocket-Node.
-    this.requestedProtocols = null as unknown as string[];
-
-    // New: permessage-deflate (RFC 7692), only when the server config enables it.
+    const protocolFullCase = this._answeredProtocol(acceptedProtocol);
+    if (protocolFullCase) response += `Sec-WebSocket-Protocol: ${stripCrLf(protocolFullCase)}\r\n`;
     const extensions: IExtension[] = [];
-    const deflateOptions = deflateOptionsFrom(this.serverConfig.perMessageDeflate);
-    const offered = headerString(this.httpRequest.headers['sec-websocket-extensions']);
-    if (deflateOptions !== null && offered) {
-      const agreed = negotiateOffers(offered, deflateOptions);
-      if (agreed !== null) {
-        response += `Sec-WebSocket-Extensions: ${agreed.response}\r\n`;
-        extensions.push(describeParams(agreed.params));
-      }
+    const deflate = this._negotiateDeflate();
+    if (deflate !== null) {
+      response += `Sec-WebSocket-Extensions: ${deflate.response}\r\n`;
+      extensions.push(deflate.extension);
     }
 
     if (allowedOrigin) {
@@ -235,9 +215,7 @@ class WebSocketRequest extends EventEmitter {
       }
     }
 
-    this._resolved = true;
-    this._owner?._requestResolved(this);
-    this.emit('requestResolved', this);
+    this._markResolved();
     response += '\r\n';
 
     const connection = new WebSocketConnection(this.socket, extensions, acceptedProtocol, false, this.serverConfig);
@@ -266,17 +244,52 @@ class WebSocketRequest extends EventEmitter {
       });
     }
     this._head = undefined;
-    this._owner?._requestAccepted(connection);
-    this.emit('requestAccepted', connection);
+    this._markAccepted(connection);
     return connection;
+  }
+
+  /**
+   * @internal the subprotocol to answer with (the client's spelling of `acceptedProtocol`), checked;
+   * refuses the request with 500 and throws when it is malformed or was not requested. Afterwards
+   * the protocol list and map are gone, as in WebSocket-Node.
+   */
+  _answeredProtocol(acceptedProtocol: string | null | undefined): string | null | undefined {
+    let protocolFullCase: string | null | undefined = acceptedProtocol;
+    if (acceptedProtocol) {
+      protocolFullCase = (this.protocolFullCaseMap as Record<string, string> | null)?.[acceptedProtocol.toLocaleLowerCase()] ?? acceptedProtocol;
+    }
+    this.protocolFullCaseMap = null as unknown as Record<string, string>;
+    if (protocolFullCase) {
+      const bad = findIllegalTokenChar(protocolFullCase);
+      if (bad !== null) {
+        this.reject(500);
+        // compat fix: WebSocket-Node always printed "\u0000" here instead of the character.
+        throw new Error(`Illegal character "${bad}" in subprotocol.`);
+      }
+      // compat fix: WebSocket-Node compared the argument case-sensitively with the lower-cased list.
+      const requested = this.requestedProtocols as string[] | null;
+      if (requested === null || !requested.includes(protocolFullCase.toLocaleLowerCase())) {
+        this.reject(500);
+        throw new Error('Specified protocol was not requested by the client.');
+      }
+    }
+    this.requestedProtocols = null as unknown as string[];
+    return protocolFullCase;
+  }
+
+  /** @internal New: permessage-deflate (RFC 7692) as agreed for this request, when the server config enables it. */
+  _negotiateDeflate(): { response: string; extension: IExtension } | null {
+    const deflateOptions = deflateOptionsFrom(this.serverConfig.perMessageDeflate);
+    const offered = headerString(this.httpRequest.headers['sec-websocket-extensions']);
+    if (deflateOptions === null || !offered) return null;
+    const agreed = negotiateOffers(offered, deflateOptions);
+    return agreed === null ? null : { response: agreed.response, extension: describeParams(agreed.params) };
   }
 
   /** Refuses the request with an HTTP status (403 when not a number), an optional reason and headers. */
   reject(status?: number, reason?: string, extraHeaders?: object): void {
     this._verifyResolution();
-    this._resolved = true;
-    this._owner?._requestResolved(this);
-    this.emit('requestResolved', this);
+    this._markResolved();
     const code = typeof status === 'number' ? status : 403;
     let response = `HTTP/1.1 ${code} ${reasonPhrase(code)}\r\nConnection: close\r\n`;
     if (reason) response += `X-WebSocket-Reject-Reason: ${stripCrLf(String(reason))}\r\n`;
@@ -290,6 +303,19 @@ class WebSocketRequest extends EventEmitter {
     this._head = undefined;
     this.socket.end(response, 'ascii');
     this.emit('requestRejected', this);
+  }
+
+  /** @internal the request is answered: its server is told first, then its listeners (as in WebSocket-Node). */
+  _markResolved(): void {
+    this._resolved = true;
+    this._owner?._requestResolved(this);
+    this.emit('requestResolved', this);
+  }
+
+  /** @internal the request is accepted: its server is told first, then its listeners. */
+  _markAccepted(connection: WebSocketConnection): void {
+    this._owner?._requestAccepted(connection);
+    this.emit('requestAccepted', connection);
   }
 
   _handleSocketCloseBeforeAccept(): void {

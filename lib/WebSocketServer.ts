@@ -17,6 +17,7 @@ import { HandshakeDeadlines } from './transport/handshake-deadlines';
 import { socketOwner } from './transport/socket-binding';
 import WebSocketRequest = require('./WebSocketRequest');
 import WebSocketConnection = require('./WebSocketConnection');
+import { mountHttp2, unmountHttp2 } from './http2/mount';
 
 /** Error thrown by `readHandshake()`, with the status of the refusal. */
 interface HandshakeError extends Error {
@@ -73,13 +74,18 @@ class WebSocketServer extends EventEmitter {
       // With a broker the node takes part in the cluster from the start: deliveries may come before any subscribe.
       this._topicState ??= new ServerTopics(() => this.connections, broker);
     }
-    for (const server of this.config.httpServer) server.on('upgrade', this._handlers.upgrade);
+    for (const server of this.config.httpServer) {
+      server.on('upgrade', this._handlers.upgrade);
+      // RFC 8441 WebSockets on an http2 server (a no-op for other servers): lib/http2/mount.ts.
+      mountHttp2(this, server);
+    }
   }
 
   /** Stops listening for upgrades; existing connections stay open. */
   unmount(): void {
     const config = this.config as ServerConfig;
     for (const server of config.httpServer) server.removeListener('upgrade', this._handlers.upgrade);
+    unmountHttp2(this);
   }
 
   /** Closes every connection (1000) and refuses every pending request with 503. */
@@ -193,9 +199,20 @@ class WebSocketServer extends EventEmitter {
 
   /** The `'upgrade'` handler. compat fix: `head` (bytes sent with the request) is kept, not lost. */
   handleUpgrade(request: http.IncomingMessage, socket: Socket, head?: Buffer): void {
-    const config = this.config as ServerConfig;
-    const wsRequest = new WebSocketRequest(socket, request, config);
+    const wsRequest = new WebSocketRequest(socket, request, this.config as ServerConfig);
     if (head !== undefined && head.length > 0) wsRequest._head = Buffer.from(head);
+    this._dispatchRequest(wsRequest);
+  }
+
+  /**
+   * @internal validates a new request (refused and reported as `'upgradeError'` when bad), makes it
+   * pending (until answered, its socket closes, or handshakeTimeout), then hands it to `'request'`,
+   * auto-accepts it or refuses it (404). An HTTP/1.1 upgrade and an HTTP/2 extended CONNECT
+   * (lib/http2) alike.
+   */
+  _dispatchRequest(wsRequest: WebSocketRequest): void {
+    const config = this.config as ServerConfig;
+    const socket = wsRequest.socket;
     try {
       wsRequest.readHandshake();
     } catch (caught) {

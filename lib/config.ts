@@ -1,8 +1,15 @@
 /** Configuration shapes and WebSocket-Node's defaults for servers, clients and connections. */
 import type * as http from 'node:http';
+import type * as http2 from 'node:http2';
 import type * as https from 'node:https';
 import type { DeflateOptions } from './extensions/deflate-negotiation';
 import type { Broker } from './brokers/broker';
+
+/**
+ * A server a WebSocketServer mounts on: http or https (RFC 6455 upgrades), or new, http2 with or
+ * without TLS (RFC 8441 extended CONNECT; HTTP/1.1 upgrades too with `allowHTTP1`).
+ */
+export type MountableServer = http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer;
 
 /** Options of permessage-deflate (RFC 7692), on server and client configs (see extensions/permessage-deflate). */
 export type PerMessageDeflateOptions = DeflateOptions;
@@ -43,7 +50,7 @@ export interface IConfig {
 /** WebSocketServer options. */
 export interface IServerConfig extends IConfig {
   /** The http(s) server(s) whose `'upgrade'` events are handled. Required. */
-  httpServer: http.Server | https.Server | Array<http.Server | https.Server>;
+  httpServer: MountableServer | MountableServer[];
   /** Accept every request with its first protocol; unsafe without an origin check. */
   autoAcceptConnections?: boolean | undefined;
   /** Ignore X-Forwarded-For when computing `remoteAddress`. */
@@ -67,6 +74,12 @@ export interface IClientConfig extends IConfig {
   webSocketVersion?: number | undefined;
   /** Options for `https.request` on wss:// URLs. */
   tlsOptions?: https.RequestOptions | undefined;
+  /**
+   * New: open WebSockets over HTTP/2 (RFC 8441) where the server offers it, else HTTP/1.1. `true`:
+   * one shared session per origin (TLS with ALPN for wss://, cleartext h2c for ws://); a
+   * `ClientHttp2Session`: streams on that session. Default off: HTTP/1.1 only (docs/http2.md).
+   */
+  http2?: boolean | http2.ClientHttp2Session | undefined;
 }
 
 /** The merged config every connection receives: defaults plus whatever keys the user passed. */

@@ -30,6 +30,8 @@ const SCENARIOS = [
   { id: 'utf8-64-50', type: 'echo', title: '64 B multi-byte UTF-8 text, 50 connections', kind: 'utf8', size: 64, connections: 50, window: 64, unit: 'msg/s' },
   // Fewer messages in flight for big payloads: the window only has to keep the pipe full.
   { id: 'binary64k', type: 'echo', title: '64 KiB binary, 1 connection', kind: 'binary', size: 64 * KiB, connections: 1, window: 16, unit: 'MB/s', metrics: SERVER_CPU_METRICS },
+  // The layout of the neutral harness: several connections, each with a few messages in flight.
+  { id: 'binary64k-4x8', type: 'echo', title: '64 KiB binary, 4 connections x 8 in flight', kind: 'binary', size: 64 * KiB, connections: 4, window: 8, unit: 'MB/s', metrics: SERVER_CPU_METRICS },
   { id: 'binary1m', type: 'echo', title: '1 MiB binary, 1 connection', kind: 'binary', size: MiB, connections: 1, window: 4, unit: 'MB/s', metrics: SERVER_CPU_METRICS },
   // Compressed JSON. The servers get the same parameters (lib/deflate.js); the load generator
   // offers no context takeover both ways, so each message is compressed on its own. Two rows per

@@ -6,8 +6,8 @@ import { headerHasToken } from './upgrade-checks';
 /** The protocol the server chose, or the WebSocket-Node error text that fails the handshake. */
 export type ResponseCheck = { ok: true; protocol: string | undefined } | { ok: false; message: string };
 
-/** Validates the response headers in WebSocket-Node's order and with its messages. */
-export function checkServerResponse(headers: IncomingHttpHeaders, key: string, requestedProtocols: readonly string[]): ResponseCheck {
+/** The subprotocol the server selected, checked against the ones asked for (RFC 6455 §4.1 item 6; RFC 8441 §5 keeps it). */
+export function checkSelectedProtocol(headers: IncomingHttpHeaders, requestedProtocols: readonly string[]): ResponseCheck {
   let protocol: string | undefined;
   if (requestedProtocols.length > 0) {
     const selected = headers['sec-websocket-protocol'];
@@ -16,6 +16,14 @@ export function checkServerResponse(headers: IncomingHttpHeaders, key: string, r
     // RFC 6455 §4.1 item 6: the protocol must be one the client asked for.
     if (!requestedProtocols.includes(protocol)) return { ok: false, message: 'Server did not respond with a requested protocol.' };
   }
+  return { ok: true, protocol };
+}
+
+/** Validates the response headers in WebSocket-Node's order and with its messages. */
+export function checkServerResponse(headers: IncomingHttpHeaders, key: string, requestedProtocols: readonly string[]): ResponseCheck {
+  const selected = checkSelectedProtocol(headers, requestedProtocols);
+  if (selected.ok === false) return selected;
+  const protocol = selected.protocol;
   // compat fix: WebSocket-Node demanded exactly "upgrade"; RFC 7230 allows a token list.
   if (!headerHasToken(headers.connection, 'upgrade')) {
     return { ok: false, message: 'Expected a Connection: Upgrade header from the server' };

@@ -213,7 +213,8 @@ export class Chromium {
   /** Sessions opened by the page helpers below; closed by stop(). */
   private readonly sessions = new Set<CdpSession>();
 
-  constructor(executable: string, tempPrefix = 'ws-chromium-') {
+  /** `extraArgs` go after the usual flags (for example `--ignore-certificate-errors` for a test certificate). */
+  constructor(executable: string, tempPrefix = 'ws-chromium-', extraArgs: readonly string[] = []) {
     this.tempDir = fs.mkdtempSync(path.join(os.tmpdir(), tempPrefix));
     this.userDataDir = path.join(this.tempDir, 'profile');
     this.logFile = path.join(this.tempDir, 'chromium.log');
@@ -236,6 +237,7 @@ export class Chromium {
           '--disable-sync',
           '--remote-debugging-port=0',
           `--user-data-dir=${this.userDataDir}`,
+          ...extraArgs,
           'about:blank',
         ],
         // Own process group, so a last-resort kill reaches the helper processes as well.

@@ -28,6 +28,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   promises: ['codec', 'protocol', 'transport', 'promises', '(support)'],
   // Stream adapters are built on the public classes, as a user's code would be; nothing imports them back.
   streams: ['codec', 'extensions', 'protocol', 'transport', 'promises', 'streams', '(support)', '(public classes)'],
+  // RFC 8441 (WebSockets over HTTP/2 streams): a request subclass and its dispatch, built on the public
+  // request and connection classes; WebSocketServer calls in only through its mount/unmount hooks.
+  http2: ['extensions', 'handshake', 'http2', '(support)', '(public classes)'],
 };
 
 /** Top-level files: the public classes are capitalised (WebSocketServer, W3CWebSocket, ...). */
