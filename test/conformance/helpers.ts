@@ -10,16 +10,29 @@
  * frame is rebuilt with the mask key it carried and compared whole). Our end's events are logged in
  * order. Everything a test opens is torn down by `cleanup()` (call it from afterEach).
  *
- * WS_TARGET=upstream runs the suite against websocket@1.0.35 to see where upstream differs.
+ * Transports (`useTransport()`, read when a pair is opened): 'http1' (the default) is the above.
+ * 'h2' runs the same tests with each WebSocket on an HTTP/2 stream (RFC 8441): our server mounted on
+ * an `http2.createServer()` (h2c) and a raw `http2.connect()` session sending the extended CONNECT
+ * by hand, or our client with `http2: true` and a raw `http2.createServer()` answering it with
+ * `:status 200` by hand; the raw end then reads and writes the stream's DATA. END_STREAM plays the
+ * part of TCP's FIN and RST_STREAM that of a reset (RFC 8441 §5). test/conformance/h2/ loads the
+ * suite files that way (`describeOverH2`).
+ *
+ * WS_TARGET=upstream runs the suite against websocket@1.0.35 to see where upstream differs (HTTP/1.1
+ * only: upstream has no HTTP/2, so the h2 files are skipped).
  */
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import ours = require('../../lib/websocket');
 import { cleanup, onCleanup } from '../helpers/server';
 
-export const websocket: typeof ours = process.env['WS_TARGET'] === 'upstream' ? require('websocket-upstream') : ours;
+const TARGET_IS_UPSTREAM = process.env['WS_TARGET'] === 'upstream';
+
+export const websocket: typeof ours = TARGET_IS_UPSTREAM ? require('websocket-upstream') : ours;
 
 export type Connection = InstanceType<typeof ours.connection>;
 export type ServerRequest = InstanceType<typeof ours.request>;
@@ -32,6 +45,47 @@ export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PO
 export const WAIT_MS = 2000;
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- transport
+
+/** What carries a pair's WebSocket: a TCP connection after an HTTP/1.1 upgrade, or an HTTP/2 stream (RFC 8441). */
+export type Transport = 'http1' | 'h2';
+
+let transport: Transport = 'http1';
+
+/**
+ * Selects the transport of every pair, server and client opened from now on in this test file (each
+ * test file has its own module registry, so its own setting). Set it before declaring the tests:
+ * their names say which transport they run on.
+ */
+export function useTransport(next: Transport): void {
+  if (next === 'h2' && TARGET_IS_UPSTREAM) throw new Error('websocket@1.0.35 (WS_TARGET=upstream) has no HTTP/2: the h2 runs are for ours only');
+  transport = next;
+}
+
+/**
+ * Declares a suite file's tests again over HTTP/2: selects the 'h2' transport and runs `load`
+ * (which `require()`s the suite file, and may declare h2-only tests) inside a describe block named
+ * "[h2]". Under WS_TARGET=upstream the block is declared skipped.
+ */
+export function describeOverH2(load: () => void): void {
+  if (TARGET_IS_UPSTREAM) {
+    describe.skip('[h2] (skipped: websocket@1.0.35 has no HTTP/2)', load);
+    return;
+  }
+  useTransport('h2');
+  describe('[h2]', load);
+}
+
+/** Test names say what the transport calls the TCP events they mention (RFC 8441 §5). */
+function forTransport(name: string): string {
+  if (transport === 'http1') return name;
+  return name
+    .replace(/\bTCP FIN\b/g, 'END_STREAM')
+    .replace(/\bTCP close\b/g, 'stream reset (RST_STREAM)')
+    .replace(/\bTCP (writes|chunks)\b/g, 'DATA frames')
+    .replace(/\bTCP (write|chunk)\b/g, 'DATA frame');
+}
 
 // ---------------------------------------------------------------- teardown
 
@@ -198,23 +252,42 @@ export function acceptFor(key: string): string {
 
 // ---------------------------------------------------------------- the raw end
 
+/** The stream, when a RawPeer's transport is an HTTP/2 stream rather than a TCP socket. */
+function asHttp2Stream(socket: Duplex): http2.Http2Stream | null {
+  return 'rstCode' in socket && 'session' in socket ? (socket as http2.Http2Stream) : null;
+}
+
 /**
- * The hand-written end of a connection: a socket plus everything our end has written to it.
+ * The hand-written end of a connection: a transport plus everything our end has written to it.
  * `side` is the role of OUR end, so a RawPeer of side 'server' is a client (it masks what it sends
  * and expects unmasked frames back).
+ *
+ * The transport is any Duplex: a TCP socket (HTTP/1.1), or an HTTP/2 stream after the extended
+ * CONNECT (then `session` is its session). On a stream, 'end' is the peer's END_STREAM (TCP's FIN)
+ * and a RST_STREAM received (TCP's reset) is recorded in `resetCode`.
  */
 export class RawPeer {
   /** Bytes received and not consumed yet. */
   private unread: Buffer = Buffer.alloc(0);
+  /** Our end hung up its half: TCP FIN, or END_STREAM on an HTTP/2 stream (also set by a RST_STREAM with NO_ERROR). */
   ended = false;
   closed = false;
+  /** HTTP/2 only: the code of the RST_STREAM that closed the stream while this end could still send; null if none. */
+  resetCode: number | null = null;
+  /** HTTP/2 only: the stream (the same object as `socket`). */
+  readonly stream: http2.Http2Stream | null;
   private readonly watchers = new Set<() => void>();
 
   constructor(
     readonly side: Side,
-    readonly socket: net.Socket,
+    readonly socket: Duplex,
+    readonly session: http2.Http2Session | null = null,
   ) {
-    socket.setNoDelay(true);
+    // Nagle is a TCP socket's (an HTTP/2 harness sets it on the session's socket).
+    if (socket instanceof net.Socket) socket.setNoDelay(true);
+    const stream = session === null ? null : asHttp2Stream(socket);
+    if (session !== null && stream === null) throw new Error('RawPeer: with a session, the transport must be one of its streams');
+    this.stream = stream;
     socket.on('data', (chunk: Buffer) => {
       this.unread = Buffer.concat([this.unread, chunk]);
       this.notify();
@@ -227,6 +300,15 @@ export class RawPeer {
       this.closed = true;
       this.notify();
     });
+    if (stream !== null) {
+      // Node emits 'aborted' when a stream closes while its writable side is still open: a
+      // RST_STREAM (a normal closure needs our END_STREAM too). Node reports a reset with NO_ERROR
+      // as 'end' then 'close', so 'end' alone cannot tell END_STREAM from a reset.
+      stream.on('aborted', () => {
+        this.resetCode = stream.rstCode ?? -1;
+        this.notify();
+      });
+    }
     // The tests provoke resets (writes after our end hung up); they are not failures of the raw end.
     socket.on('error', () => undefined);
     onCleanup(() => {
@@ -254,11 +336,18 @@ export class RawPeer {
       };
       const timer = setTimeout(() => {
         this.watchers.delete(watcher);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}; unread: ${this.unread.toString('hex') || '(none)'}, ended: ${this.ended}`));
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}; unread: ${this.unread.toString('hex') || '(none)'}, ${this.state()}`));
       }, ms);
       this.watchers.add(watcher);
       run();
     });
+  }
+
+  /** For failure messages: what the transport did so far. */
+  private state(): string {
+    let text = `ended: ${this.ended}, closed: ${this.closed}`;
+    if (this.stream !== null) text += `, RST_STREAM: ${this.resetCode ?? 'none'}`;
+    return text;
   }
 
   /** Bytes our end sent that no read consumed yet. */
@@ -297,9 +386,9 @@ export class RawPeer {
     return encodeFrame({ ...spec, mask });
   }
 
-  /** Writes bytes in one write. */
+  /** Writes bytes in one write (one DATA frame over HTTP/2, up to its maximum frame size). */
   write(data: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(data);
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(data);
   }
 
   /** Builds and writes frames, all in one write. */
@@ -359,10 +448,22 @@ export class RawPeer {
     return this.expectFrame(OP.CLOSE, closeBody(code, reason));
   }
 
-  /** Expects our end to hang up (TCP FIN or close) with nothing more sent. */
+  /**
+   * Expects our end to hang up (TCP FIN or close) with nothing more sent. Over HTTP/2 the hang-up
+   * must be END_STREAM (RFC 8441 §5's FIN: our end half-closes the stream as it does a socket with
+   * end()), not a RST_STREAM (a reset), and must end the stream alone: the session stays open.
+   */
   async expectEnd(ms = WAIT_MS): Promise<void> {
     await this.waitFor(() => (this.ended || this.closed ? true : undefined), 'our end to hang up', ms);
     expect(this.unread.toString('hex')).toBe('');
+    if (this.session !== null) {
+      const session = this.session;
+      expect({ endStream: this.ended, resetCode: this.resetCode, sessionOpen: !session.closed && !session.destroyed }).toEqual({
+        endStream: true,
+        resetCode: null,
+        sessionOpen: true,
+      });
+    }
   }
 
   /** Expects nothing to arrive for `ms`. */
@@ -372,9 +473,30 @@ export class RawPeer {
     expect(this.unread.subarray(before).toString('hex')).toBe('');
   }
 
-  /** Ends our half of the TCP connection. */
+  /** Ends our half of the connection: TCP FIN, or END_STREAM on an HTTP/2 stream. */
   end(): void {
     this.socket.end();
+  }
+
+  /**
+   * Resets the connection: over HTTP/2 a RST_STREAM with `code` (CANCEL unless given: RFC 8441 §5's
+   * TCP reset); over TCP a RST.
+   */
+  reset(code: number = http2.constants.NGHTTP2_CANCEL): void {
+    if (this.stream !== null) this.stream.close(code);
+    else if (this.socket instanceof net.Socket) this.socket.resetAndDestroy();
+    else this.socket.destroy();
+  }
+
+  /**
+   * Over HTTP/2, the raw server's answer to the extended CONNECT (RFC 8441 §5: a 2xx opens the
+   * WebSocket), then `data` (if any) as the first DATA.
+   */
+  respond(headers: http2.OutgoingHttpHeaders, data?: Buffer): void {
+    const stream = this.stream as http2.ServerHttp2Stream | null;
+    if (stream === null || typeof stream.respond !== 'function') throw new Error('respond() is for the raw server end of an HTTP/2 stream');
+    stream.respond(headers, { endStream: false });
+    if (data !== undefined && data.length > 0) this.write(data);
   }
 }
 
@@ -456,13 +578,14 @@ export interface PairOptions {
   echo?: boolean;
   /** Installs a 'ping' listener; 'cancel' also calls cancel() so no pong is sent. */
   pingListener?: 'observe' | 'cancel';
-  /** Bytes the raw end sends in the same write as its handshake (upgrade request or 101). */
+  /** Bytes the raw end sends in the same write as its handshake (upgrade request or 101; over h2, the first DATA right behind the CONNECT or the 200). */
   withHandshake?: Buffer;
 }
 
 /** One connection: our end (`conn`, its events in `log`) and the raw end (`peer`). */
 export interface Pair {
   side: Side;
+  transport: Transport;
   peer: RawPeer;
   conn: Connection;
   log: EventLog;
@@ -505,17 +628,33 @@ export interface OurServer {
   upgradeErrors: Error[];
 }
 
+/** An HTTP/1.1 server, or over 'h2' an h2c server (on which mounting turns SETTINGS_ENABLE_CONNECT_PROTOCOL on). */
+function ourHttpServer(): http.Server | http2.Http2Server {
+  if (transport === 'h2') {
+    // As the HTTP/1.1 server: an application handler for everything that is not a WebSocket (it
+    // brings Node's compatibility layer in, which the WebSocketServer has to live beside).
+    const server = http2.createServer((_req, res) => {
+      res.writeHead(400).end();
+    });
+    // As WebSocketServer does to an HTTP/1.1 connection (disableNagleAlgorithm); over HTTP/2 that
+    // is the application's to do, on the session's socket (docs/http2.md).
+    server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
+    return server;
+  }
+  return http.createServer((_req, res) => {
+    res.writeHead(400, { Connection: 'close' }).end();
+  });
+}
+
 /**
- * Starts our server on 127.0.0.1 (port 0). By default every request is accepted with no
- * subprotocol and the request's origin; `onRequest` replaces that.
+ * Starts our server on 127.0.0.1 (port 0), mounted on an http2 server over 'h2'. By default every
+ * request is accepted with no subprotocol and the request's origin; `onRequest` replaces that.
  */
 export async function startOurServer(
   config: Record<string, unknown> = {},
   onRequest?: (request: ServerRequest) => void,
 ): Promise<OurServer> {
-  const httpServer = http.createServer((_req, res) => {
-    res.writeHead(400, { Connection: 'close' }).end();
-  });
+  const httpServer = ourHttpServer();
   trackSockets(httpServer);
   const wsServer = new websocket.server({ httpServer, keepalive: false, ...config });
   onCleanup(() => {
@@ -536,8 +675,9 @@ export async function startOurServer(
   return { port, wsServer, accepted, upgradeErrors };
 }
 
-/** A raw TCP connection to `port`, nothing written yet. */
+/** A raw TCP connection to `port`, nothing written yet (HTTP/1.1 only: see openRawStream for 'h2'). */
 export async function rawConnect(port: number): Promise<RawPeer> {
+  if (transport === 'h2') throw new Error("rawConnect() is a TCP connection for an HTTP/1.1 upgrade; over 'h2' use openRawStream()");
   const socket = net.connect(port, '127.0.0.1');
   const peer = new RawPeer('server', socket);
   await new Promise<void>((resolve, reject) => {
@@ -569,7 +709,88 @@ export function upgradeRequest(
   return text + '\r\n';
 }
 
+/**
+ * A raw HTTP/2 client session to our server on `port` (h2c, prior knowledge), once the server's
+ * SETTINGS have come: RFC 8441 §3 lets a client send `:protocol` only after the server announced
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, which is checked here.
+ */
+export async function rawSession(port: number): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`http://127.0.0.1:${port}`, {
+    createConnection: () => net.connect(port, '127.0.0.1').setNoDelay(true),
+  });
+  session.on('error', () => undefined);
+  onCleanup(() => {
+    session.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    session.once('remoteSettings', () => resolve());
+    session.once('error', reject);
+    session.once('close', () => reject(new Error('the session closed before the server sent its SETTINGS')));
+  });
+  expect(session.remoteSettings.enableConnectProtocol).toBe(true);
+  return session;
+}
+
+/** The header block of the raw client's extended CONNECT (RFC 8441 §4-5), as the HTTP/1.1 upgradeRequest() but in HTTP/2 form. */
+export function extendedConnect(port: number, extra: http2.OutgoingHttpHeaders = {}): http2.OutgoingHttpHeaders {
+  return {
+    ':method': 'CONNECT',
+    ':protocol': 'websocket',
+    ':scheme': 'http',
+    ':path': '/',
+    ':authority': `127.0.0.1:${port}`,
+    'sec-websocket-version': '13',
+    ...extra,
+  };
+}
+
+/** The header fields of a received header block, without Node's symbol keys (and `date`, which changes). */
+function headerFields(headers: http2.IncomingHttpHeaders): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (name !== 'date' && value !== undefined) fields[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return fields;
+}
+
+/**
+ * Over 'h2': opens a stream on `session` with `headers` (an extended CONNECT), writes `early` (if
+ * any) right behind them, and resolves with the raw end on the stream and the response's fields.
+ */
+export async function openRawStream(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  early?: Buffer,
+): Promise<{ peer: RawPeer; response: Record<string, string> }> {
+  const stream = session.request(headers, { endStream: false });
+  const peer = new RawPeer('server', stream, session);
+  const response = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+    stream.once('response', resolve);
+    stream.once('close', () => reject(new Error(`the stream closed without a response (RST_STREAM ${stream.rstCode})`)));
+  });
+  if (early !== undefined) peer.write(early);
+  return { peer, response: headerFields(await response) };
+}
+
+async function openServerSideOverH2(options: PairOptions): Promise<Pair> {
+  let opened: { conn: Connection; log: EventLog } | undefined;
+  const server = await startOurServer(options.config ?? {}, (request) => {
+    const conn = request.accept(null, request.origin);
+    opened = { conn, log: instrument(conn, options) };
+  });
+  const session = await rawSession(server.port);
+  const { peer, response } = await openRawStream(session, extendedConnect(server.port), options.withHandshake);
+  // RFC 8441 §5: a 2xx opens the WebSocket; there is no Sec-WebSocket-Accept (nor Upgrade or
+  // Connection, which HTTP/2 forbids). No protocol or extension was asked for, so none is answered.
+  expect(response).toEqual({ ':status': '200' });
+  const { conn, log } = opened!;
+  expect(asHttp2Stream(conn.socket)).not.toBeNull();
+  return { side: 'server', transport: 'h2', peer, conn, log };
+}
+
 async function openServerSide(options: PairOptions): Promise<Pair> {
+  if (transport === 'h2') return openServerSideOverH2(options);
   let opened: { conn: Connection; log: EventLog } | undefined;
   // Listeners go on in the 'request' handler, before anything sent with the request can be parsed.
   const server = await startOurServer(options.config ?? {}, (request) => {
@@ -588,12 +809,16 @@ async function openServerSide(options: PairOptions): Promise<Pair> {
       `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`,
   );
   const { conn, log } = opened!;
-  return { side: 'server', peer, conn, log };
+  return { side: 'server', transport: 'http1', peer, conn, log };
 }
 
 // ---- side 'client': our WebSocketClient and a raw server
 
-/** An upgrade request as the raw server read it. */
+/**
+ * An upgrade request as the raw server read it. Over 'h2', the extended CONNECT's header block:
+ * `headers` has the pseudo-header fields too (`:method`, `:protocol`, ...), `head` is the block as
+ * text and `requestLine` is ":method :path :protocol".
+ */
 export interface ReceivedRequest {
   head: string;
   requestLine: string;
@@ -626,10 +851,76 @@ export function switchingProtocols(key: string, extraHeaders = ''): string {
   );
 }
 
-/** A raw TCP server: each connection's upgrade request is read and `respond` writes the answer. */
+/** The extended CONNECT as a ReceivedRequest (see there). */
+function receivedExtendedConnect(headers: http2.IncomingHttpHeaders): ReceivedRequest {
+  const fields: Record<string, string> = {};
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (value !== undefined) fields[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  let head = '';
+  for (const [name, value] of Object.entries(fields)) head += `${name}: ${value}\r\n`;
+  return {
+    head: head + '\r\n',
+    requestLine: `${fields[':method'] ?? '-'} ${fields[':path'] ?? '-'} ${fields[':protocol'] ?? '-'}`,
+    headers: fields,
+    key: fields['sec-websocket-key'] ?? '',
+  };
+}
+
+/**
+ * What is wrong with an extended CONNECT for a WebSocket (RFC 8441 §4-5; RFC 9113 §8.2.2), or null.
+ * `authority` is the expected `:authority`.
+ */
+export function extendedConnectProblem(request: ReceivedRequest, authority: string): string | null {
+  const h = request.headers;
+  const expected: Record<string, string> = {
+    ':method': 'CONNECT',
+    ':protocol': 'websocket',
+    ':scheme': 'http',
+    ':path': '/',
+    ':authority': authority,
+    'sec-websocket-version': '13',
+  };
+  for (const [name, value] of Object.entries(expected)) if (h[name] !== value) return `${name} is ${h[name] ?? 'missing'}, not ${value}`;
+  // RFC 8441 §5 drops Sec-WebSocket-Key; HTTP/2 forbids the connection-specific fields.
+  for (const name of ['sec-websocket-key', 'upgrade', 'connection', 'host']) if (h[name] !== undefined) return `${name} must not be sent`;
+  return null;
+}
+
+/**
+ * Over 'h2': a raw h2c server announcing SETTINGS_ENABLE_CONNECT_PROTOCOL; each stream's header
+ * block is passed to `respond`, which answers with `peer.respond()`.
+ */
+async function startRawServerOverH2(
+  respond: (request: ReceivedRequest, peer: RawPeer) => void,
+): Promise<{ port: number; peers: RawPeer[]; requests: ReceivedRequest[] }> {
+  const peers: RawPeer[] = [];
+  const requests: ReceivedRequest[] = [];
+  const server = http2.createServer({ settings: { enableConnectProtocol: true } });
+  server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
+  server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    const session = stream.session;
+    if (session === undefined) return;
+    const peer = new RawPeer('client', stream, session);
+    peers.push(peer);
+    const request = receivedExtendedConnect(headers);
+    requests.push(request);
+    respond(request, peer);
+  });
+  trackSockets(server);
+  const port = await listen(server);
+  return { port, peers, requests };
+}
+
+/**
+ * A raw server: each connection's upgrade request is read and `respond` writes the answer (over
+ * 'h2', each stream's extended CONNECT, answered with `peer.respond()`).
+ */
 export async function startRawServer(
   respond: (request: ReceivedRequest, peer: RawPeer) => void,
 ): Promise<{ port: number; peers: RawPeer[]; requests: ReceivedRequest[] }> {
+  if (transport === 'h2') return startRawServerOverH2(respond);
   const peers: RawPeer[] = [];
   const requests: ReceivedRequest[] = [];
   const server = net.createServer((socket) => {
@@ -651,13 +942,18 @@ export async function startRawServer(
 
 export type Client = InstanceType<typeof ours.client>;
 
+/** Our client's config: over 'h2' with `http2: true` (an extended CONNECT on a pooled session). */
+function ourClientConfig(config: Record<string, unknown>): Record<string, unknown> {
+  return transport === 'h2' ? { http2: true, ...config } : config;
+}
+
 /** Our client connecting to `port`; resolves with the connection or the connectFailed error. */
 export function connectOurClient(
   port: number,
   config: Record<string, unknown> = {},
   protocols?: string[],
 ): Promise<{ conn?: Connection; error?: Error; client: Client }> {
-  const client = new websocket.client(config);
+  const client = new websocket.client(ourClientConfig(config));
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ client, error: new Error('neither connect nor connectFailed') }), WAIT_MS);
     client.on('connect', (conn) => {
@@ -677,13 +973,26 @@ export function connectOurClient(
 }
 
 async function openClientSide(options: PairOptions): Promise<Pair> {
+  let port = 0;
   const server = await startRawServer((request, peer) => {
+    if (transport === 'h2') {
+      // Our client's extended CONNECT must be well-formed before the raw server opens it.
+      const problem = extendedConnectProblem(request, `127.0.0.1:${port}`);
+      if (problem === null) {
+        peer.respond({ ':status': 200 }, options.withHandshake);
+      } else {
+        peer.respond({ ':status': 400, 'x-problem': problem });
+        peer.end();
+      }
+      return;
+    }
     const answer = Buffer.from(switchingProtocols(request.key), 'latin1');
     peer.write(options.withHandshake ? Buffer.concat([answer, options.withHandshake]) : answer);
   });
+  port = server.port;
   // The log must exist before the connection can emit anything: bytes sent with the 101 are
   // delivered on the next tick after 'connect'.
-  const client = new websocket.client(options.config ?? {});
+  const client = new websocket.client(ourClientConfig(options.config ?? {}));
   const connected = new Promise<{ conn: Connection; log: EventLog }>((resolve, reject) => {
     client.on('connect', (conn) => resolve({ conn, log: instrument(conn, options) }));
     client.on('connectFailed', reject);
@@ -692,7 +1001,12 @@ async function openClientSide(options: PairOptions): Promise<Pair> {
   onCleanup(() => client.abort());
   const { conn, log } = await connected;
   const peer = await server.peers[0]!.waitFor(() => server.peers[0], 'the raw server peer');
-  return { side: 'client', peer, conn, log };
+  if (transport === 'h2') {
+    // One stream on one session: the WebSocket did not fall back to HTTP/1.1 or open twice.
+    expect(server.requests.map((request) => request.requestLine)).toEqual(['CONNECT / websocket']);
+    expect(asHttp2Stream(conn.socket)).not.toBeNull();
+  }
+  return { side: 'client', transport, peer, conn, log };
 }
 
 /** Opens a connection between our end on `side` and a raw end. */
@@ -705,12 +1019,12 @@ export function openPair(side: Side, options: PairOptions = {}): Promise<Pair> {
  * given the side it runs for.
  */
 export function bothSides(name: string, body: (side: Side) => Promise<void>, timeout?: number): void {
-  for (const side of SIDES) test(`${side} receives ${name}`, () => body(side), timeout);
+  for (const side of SIDES) test(`${side} receives ${forTransport(name)}`, () => body(side), timeout);
 }
 
 /** Like bothSides, for behaviours our end initiates: "server sends …" / "client sends …". */
 export function bothSidesSend(name: string, body: (side: Side) => Promise<void>, timeout?: number): void {
-  for (const side of SIDES) test(`${side} sends ${name}`, () => body(side), timeout);
+  for (const side of SIDES) test(`${side} sends ${forTransport(name)}`, () => body(side), timeout);
 }
 
 /**
