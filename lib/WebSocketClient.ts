@@ -190,13 +190,12 @@ class WebSocketClient extends EventEmitter {
             this._upgradeOverHttp1(requestOptions, result);
           },
           fail: (failure) => {
+            // Not failHandshake(): that ends `this.socket`, which here may still be the socket of
+            // an earlier connection of this client (the refused stream is closed already).
             this._http2 = null;
-            if (typeof failure === 'string') {
-              this.failHandshake(failure);
-            } else {
-              result.failed(failure);
-              this.emit('connectFailed', failure);
-            }
+            const error = typeof failure === 'string' ? new Error(failure) : failure;
+            result.failed(error);
+            this.emit('connectFailed', error);
           },
           open: (socket, protocol, extensions) => {
             this._http2 = null;

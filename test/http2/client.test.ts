@@ -161,6 +161,27 @@ describe('WebSocketClient with http2: true', () => {
     await expect(connect(noProtocol, `ws://127.0.0.1:${h.port}/`, ['echo'])).rejects.toThrow('Expected a Sec-WebSocket-Protocol header.');
   });
 
+  test('a client reused after a refusal over HTTP/2: its earlier connection stays open', async () => {
+    const h = await startH2Server('h2c');
+    const { connections } = echoServer(h.ws);
+    h.ws.removeAllListeners('request');
+    h.ws.on('request', (request: WebSocketRequest) => {
+      if (request.resource === '/no') {
+        request.reject(403);
+        return;
+      }
+      const connection = request.accept('echo', request.origin);
+      connections.push(connection);
+      connection.on('message', (message: IMessage) => connection.sendUTF(message.utf8Data as string));
+    });
+    const client = new websocket.client({ http2: true });
+    const first = await connect(client, `ws://127.0.0.1:${h.port}/yes`);
+    await expect(connect(client, `ws://127.0.0.1:${h.port}/no`)).rejects.toThrow(/non-2xx status: 403/);
+    expect(first.connected).toBe(true);
+    first.sendUTF('still open');
+    expect((await nextMessage(first)).utf8Data).toBe('still open');
+  });
+
   test('abort() before the response: connectFailed, and the server sees the stream go', async () => {
     const h = await startH2Server('h2c');
     const held: WebSocketRequest[] = [];
