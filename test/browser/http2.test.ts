@@ -56,7 +56,7 @@ async function serve(enableConnectProtocol: boolean): Promise<Served> {
     if (req.stream !== undefined) served.pageSessions.push(req.stream.session as http2.ServerHttp2Session);
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
   });
-  const ws = new websocket.server({ httpServer: server, keepalive: false });
+  const ws = new websocket.server({ httpServer: server as unknown as import('node:http').Server, keepalive: false });
   // RFC 8441 §3 lets a server withhold the setting; then browsers upgrade over HTTP/1.1.
   if (!enableConnectProtocol) server.updateSettings({ enableConnectProtocol: false });
   ws.on('request', (request: Request) => {

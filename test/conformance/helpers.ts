@@ -656,7 +656,7 @@ export async function startOurServer(
 ): Promise<OurServer> {
   const httpServer = ourHttpServer();
   trackSockets(httpServer);
-  const wsServer = new websocket.server({ httpServer, keepalive: false, ...config });
+  const wsServer = new websocket.server({ httpServer: httpServer as http.Server, keepalive: false, ...config });
   onCleanup(() => {
     wsServer.unmount();
   });
