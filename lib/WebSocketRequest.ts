@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { UrlWithParsedQuery } from 'node:url';
 import { computeAcceptKey } from './handshake/accept-key';
 import { formatSetCookies, parseCookieHeader, type RequestCookie, type SetCookie } from './handshake/cookies';
-import { findIllegalTokenChar, parseExtensionList, splitHeaderList, stripCrLf, type ExtensionOffer } from './handshake/header-values';
+import { findIllegalTokenChar, headerString, parseExtensionList, splitHeaderList, stripCrLf, type ExtensionOffer } from './handshake/header-values';
 import { reasonPhrase } from './handshake/http-status';
 import { legacyResourceUrl } from './handshake/legacy-url';
 import { checkUpgradeRequest } from './handshake/upgrade-checks';
@@ -218,10 +218,7 @@ class WebSocketRequest extends EventEmitter {
     this._markResolved();
     response += '\r\n';
 
-    const connection = new WebSocketConnection(this.socket, extensions, acceptedProtocol, false, this.serverConfig);
-    connection.webSocketVersion = this.webSocketVersion as number;
-    connection.remoteAddress = this.remoteAddress as string;
-    connection.remoteAddresses = this.remoteAddresses;
+    const connection = this._newConnection(extensions, acceptedProtocol);
 
     if (this._socketIsClosing || this.socket.destroyed) {
       process.nextTick(dropLostConnection, connection);
@@ -232,13 +229,7 @@ class WebSocketRequest extends EventEmitter {
           dropLostConnection(connection);
           return;
         }
-        // The order keeps the socket's listener table small (memory per idle connection): an event
-        // name whose last listener goes is deleted from it, which turns it into a larger dictionary,
-        // so 'close' gets its new listener first; 'end' always keeps net.Socket's own listener, and
-        // removing ours first keeps its listener array from growing to a bigger backing store.
-        this.socket.removeListener('end', this._socketCloseHandler);
-        connection._addSocketEventListeners();
-        this.socket.removeListener('close', this._socketCloseHandler);
+        this._handOver(connection);
         // compat fix: WebSocket-Node dropped the bytes that arrived with the upgrade request.
         if (head !== undefined && head.length > 0) connection.handleSocketData(head);
       });
@@ -246,6 +237,28 @@ class WebSocketRequest extends EventEmitter {
     this._head = undefined;
     this._markAccepted(connection);
     return connection;
+  }
+
+  /** @internal the connection an accepted request becomes, with the request's version and addresses (as WebSocket-Node sets them). */
+  _newConnection(extensions: IExtension[], acceptedProtocol: string | null | undefined): WebSocketConnection {
+    const connection = new WebSocketConnection(this.socket, extensions, acceptedProtocol, false, this.serverConfig);
+    connection.webSocketVersion = this.webSocketVersion as number;
+    connection.remoteAddress = this.remoteAddress as string;
+    connection.remoteAddresses = this.remoteAddresses;
+    return connection;
+  }
+
+  /**
+   * @internal the connection takes the socket's listeners over from the request, once the answer
+   * is out. The order keeps the socket's listener table small (memory per idle connection): an
+   * event name whose last listener goes is deleted from it, which turns it into a larger
+   * dictionary, so 'close' gets its new listener first; 'end' always keeps net.Socket's own
+   * listener, and removing ours first keeps its listener array from growing to a bigger store.
+   */
+  _handOver(connection: WebSocketConnection): void {
+    this.socket.removeListener('end', this._socketCloseHandler);
+    connection._addSocketEventListeners();
+    this.socket.removeListener('close', this._socketCloseHandler);
   }
 
   /**
@@ -348,11 +361,6 @@ interface WebSocketRequest {
 function socketClosedBeforeAccept(this: Socket | WebSocketRequest): void {
   const request = this instanceof WebSocketRequest ? this : socketOwner(this);
   if (request instanceof WebSocketRequest) request._handleSocketCloseBeforeAccept();
-}
-
-/** A single header value (Node gives arrays only for a few header names). */
-function headerString(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** The client left before the 101 was written: the connection closes with 1006, as WebSocket-Node does. */

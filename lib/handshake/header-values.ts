@@ -57,3 +57,8 @@ export function findIllegalTokenChar(name: string): string | null {
 export function stripCrLf(value: string): string {
   return value.replace(/[\r\n]/g, '');
 }
+
+/** A single header value: Node gives arrays only for a few header names; they are joined as a list. */
+export function headerString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}

@@ -12,6 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { IServerConfig } from '../config';
 import { formatSetCookies, type SetCookie } from '../handshake/cookies';
+import { headerString } from '../handshake/header-values';
 import type { ICookie, IExtension } from '../public-types';
 import WebSocketConnection = require('../WebSocketConnection');
 import WebSocketRequest = require('../WebSocketRequest');
@@ -100,19 +101,14 @@ export class Http2WebSocketRequest extends WebSocketRequest {
 
     this._markResolved();
 
-    const connection = new WebSocketConnection(this.socket, extensions, acceptedProtocol, false, this.serverConfig);
-    connection.webSocketVersion = this.webSocketVersion;
-    connection.remoteAddress = this.remoteAddress;
-    connection.remoteAddresses = this.remoteAddresses;
+    const connection = this._newConnection(extensions, acceptedProtocol);
 
     if (this._socketIsClosing || !respond(this.stream, headers, false)) {
       process.nextTick(dropLostConnection, connection);
     } else {
       // The stream is the connection's from here; what the client sent early waits in the stream
       // (bounded by HTTP/2 flow control) and is read once the 'data' listener is attached.
-      this.socket.removeListener('end', this._socketCloseHandler);
-      connection._addSocketEventListeners();
-      this.socket.removeListener('close', this._socketCloseHandler);
+      this._handOver(connection);
     }
     this._markAccepted(connection);
     return connection;
@@ -155,11 +151,6 @@ function handshakeError(httpCode: number, message: string, headers?: Record<stri
   error.httpCode = httpCode;
   if (headers !== undefined) error.headers = headers;
   return error;
-}
-
-/** A single header value (Node gives arrays only for a few header names). */
-function headerString(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** The stream went before the 200 could be sent: the connection closes with 1006, as over HTTP/1.1. */
