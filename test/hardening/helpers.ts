@@ -9,7 +9,6 @@
  */
 import * as http from 'node:http';
 import type * as net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import * as v8 from 'node:v8';
 import { types } from 'node:util';
 import * as vm from 'node:vm';
@@ -17,7 +16,9 @@ import * as zlib from 'node:zlib';
 import {
   cleanup,
   delay,
+  listenForTest,
   onCleanup,
+  trackOpen,
   until,
   websocket,
   wsClient,
@@ -185,20 +186,8 @@ export async function startHardenedServer(config: Partial<ServerConfig> = {}, op
   const httpServer = http.createServer(options.httpOptions ?? {}, (_req, res) => {
     res.writeHead(426).end();
   });
-  const sockets = new Set<net.Socket>();
-  httpServer.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  onCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        httpServer.close(() => resolve());
-      }),
-  );
-  const port = (httpServer.address() as AddressInfo).port;
+  const sockets = trackOpen<net.Socket>(httpServer, 'connection');
+  const port = await listenForTest(httpServer, sockets);
   const ws = new websocket.server({ keepalive: false, ...config, httpServer } as ServerConfig);
   onCleanup(() => {
     for (const connection of [...ws.connections]) connection.drop(1006, 'test teardown', true);

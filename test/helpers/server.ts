@@ -47,25 +47,54 @@ export interface TestServer {
   url: string;
 }
 
+/** What a server hands out that teardown must destroy: sockets, HTTP/2 sessions. */
+interface Closable {
+  destroy(): void;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/** The `Closable`s `server` emits as `event`, each kept until it closes. */
+export function trackOpen<T extends Closable>(server: EventEmitter, event: string): Set<T> {
+  const open = new Set<T>();
+  server.on(event, (item: T) => {
+    open.add(item);
+    item.once('close', () => open.delete(item));
+  });
+  return open;
+}
+
+/** Listens on 127.0.0.1, port 0; teardown destroys what is still open in `tracked`, then closes the server. Resolves with the port. */
+export async function listenForTest(server: import('node:net').Server, ...tracked: Set<Closable>[]): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onCleanup(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const open of tracked) for (const item of open) item.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return (server.address() as AddressInfo).port;
+}
+
+/** Teardown for a mounted WebSocketServer: its connections are dropped, then it is unmounted. */
+export function unmountOnCleanup(ws: WebSocketServer): void {
+  onCleanup(() => {
+    for (const connection of [...ws.connections]) connection.drop(1006, 'test teardown', true);
+    try {
+      ws.unmount();
+    } catch {
+      // never mounted
+    }
+  });
+}
+
 /** An http server on 127.0.0.1, port 0, tracking its sockets so teardown can destroy upgraded ones. */
 export async function startHttpServer(): Promise<{ http: http.Server; port: number }> {
   const server = http.createServer((_req, res) => {
     res.writeHead(426).end();
   });
-  const sockets = new Set<import('node:net').Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { http: server, port: (server.address() as AddressInfo).port };
+  const sockets = trackOpen(server, 'connection');
+  return { http: server, port: await listenForTest(server, sockets) };
 }
 
 /**
@@ -75,14 +104,7 @@ export async function startHttpServer(): Promise<{ http: http.Server; port: numb
 export async function startServer(config: Partial<ServerConfig> = {}): Promise<TestServer> {
   const { http: httpServer, port } = await startHttpServer();
   const ws = new websocket.server({ keepalive: false, ...config, httpServer } as ServerConfig);
-  onCleanup(() => {
-    for (const connection of [...ws.connections]) connection.drop(1006, 'test teardown', true);
-    try {
-      ws.unmount();
-    } catch {
-      // never mounted
-    }
-  });
+  unmountOnCleanup(ws);
   return { http: httpServer, ws, port, url: `ws://127.0.0.1:${port}/` };
 }
 

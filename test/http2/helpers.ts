@@ -6,12 +6,11 @@
  */
 import type * as http from 'node:http';
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import ours = require('../../lib/websocket');
 import { selfSignedCertificate, type TestCertificate } from '../helpers/client-harness';
 import { Inbox } from '../helpers/deflate-wire';
 import { parseFrames, type ParsedFrame } from '../helpers/frames';
-import { delay, nextEvent as sharedNextEvent, onCleanup, until as sharedUntil, type ServerConfig, type WebSocketServer } from '../helpers/server';
+import { delay, listenForTest, nextEvent as sharedNextEvent, onCleanup, trackOpen, unmountOnCleanup, until as sharedUntil, type ServerConfig, type WebSocketServer } from '../helpers/server';
 
 export const websocket = ours;
 // The shared test plumbing (types, the cleanup registry, delay): test/helpers/server.
@@ -48,27 +47,11 @@ export function createHttp2Server(kind: ServerKind, options: http2.SecureServerO
 
 /** Listens on 127.0.0.1:0 and registers teardown (sessions destroyed, server closed). */
 export async function listen(server: Http2AnyServer): Promise<{ port: number; sessions: Set<http2.ServerHttp2Session> }> {
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  const sockets = new Set<import('node:net').Socket>();
+  const sessions = trackOpen<http2.ServerHttp2Session>(server, 'session');
   // (allowHTTP1 connections are plain sockets, never sessions.)
-  server.on('secureConnection', (socket: import('node:net').Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const session of sessions) session.destroy();
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { port: (server.address() as AddressInfo).port, sessions };
+  const sockets = trackOpen(server, 'secureConnection');
+  const port = await listenForTest(server as unknown as import('node:net').Server, sessions, sockets);
+  return { port, sessions };
 }
 
 /**
@@ -83,10 +66,7 @@ export async function startH2Server(
   const server = createHttp2Server(kind);
   if (onRequest !== undefined) server.on('request', onRequest);
   const ws = new websocket.server({ keepalive: false, ...config, httpServer: server as unknown as http.Server } as ServerConfig);
-  onCleanup(() => {
-    for (const connection of [...ws.connections]) connection.drop(1006, 'test teardown', true);
-    ws.unmount();
-  });
+  unmountOnCleanup(ws);
   const { port, sessions } = await listen(server);
   return { kind, server, ws, port, origin: `${kind === 'h2c' ? 'http' : 'https'}://127.0.0.1:${port}`, sessions };
 }
