@@ -4,6 +4,7 @@
  * no closure; requests usually share one timeout, so deadlines follow arrival order and a firing
  * looks only at the requests it refuses.
  */
+import { timerDelay } from './timer-delay';
 
 /** What the deadlines read on a pending request. */
 export interface TimedRequest {
@@ -36,7 +37,9 @@ export class HandshakeDeadlines<R extends TimedRequest> {
     request._deadline = deadline;
     if (deadline < this.lastDeadline) this.ordered = false;
     this.lastDeadline = deadline;
-    if (this.timer === null || deadline < this.firesAt) this.arm(deadline, now);
+    // The delay is `ms` itself, not `deadline - now`: that difference can round up past `ms` in
+    // floating point, and ceil() would then make the timer one millisecond late.
+    if (this.timer === null || deadline < this.firesAt) this.arm(deadline, ms);
   }
 
   /** The timer fired: refuses every request whose time is up, then waits for the next deadline. */
@@ -68,7 +71,7 @@ export class HandshakeDeadlines<R extends TimedRequest> {
       this.ordered = true;
       this.lastDeadline = 0;
     } else {
-      this.arm(next, now);
+      this.arm(next, next - now);
     }
   }
 
@@ -78,11 +81,12 @@ export class HandshakeDeadlines<R extends TimedRequest> {
     this.timer = null;
   }
 
-  private arm(at: number, now: number): void {
+  /** Runs the timer to the deadline `at`, `delay` milliseconds from now. */
+  private arm(at: number, delay: number): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.firesAt = at;
     // Never keeps the process alive: a timer is the only thing a pending request would leave.
-    this.timer = setTimeout(onDeadline, Math.max(1, Math.ceil(at - now)), this);
+    this.timer = setTimeout(onDeadline, timerDelay(delay), this);
     this.timer.unref();
   }
 }

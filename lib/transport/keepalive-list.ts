@@ -5,6 +5,7 @@
  * the one timer runs to the deadline at the head. Re-arming (on every received chunk) allocates
  * nothing; an idle connection carries three fields instead of a Timeout.
  */
+import { timerDelay } from './timer-delay';
 
 /** A connection's place in a keepalive list (fields kept on the connection's timers). */
 export interface KeepaliveEntry {
@@ -47,7 +48,9 @@ export class KeepaliveList {
     this.tail = entry;
     this.size++;
     // The head's deadline can only be earlier than one just appended: a running timer stays right.
-    if (this.timer === null) this.schedule(entry.kaDue, now);
+    // The delay is `ms` itself: `kaDue - now` can round up past it in floating point (a timer
+    // one millisecond late once ceil() is applied).
+    if (this.timer === null) this.schedule(entry.kaDue, this.ms);
   }
 
   /** Disarms `entry`'s keepalive. */
@@ -79,7 +82,7 @@ export class KeepaliveList {
       }
     } finally {
       // Even when a handler threw: the others still get their keepalive.
-      if (this.head !== null && this.timer === null) this.schedule(this.head.kaDue, now);
+      if (this.head !== null && this.timer === null) this.schedule(this.head.kaDue, this.head.kaDue - now);
     }
   }
 
@@ -95,11 +98,12 @@ export class KeepaliveList {
     this.size--;
   }
 
-  private schedule(at: number, now: number): void {
+  /** Sets the timer for the deadline `at`, `delay` milliseconds from now. */
+  private schedule(at: number, delay: number): void {
     this.firesAt = at;
     // Ref'd, as each connection's own keepalive timer was in WebSocket-Node: an armed keepalive
     // keeps the process alive.
-    this.timer = setTimeout(onListTimer, Math.max(1, Math.ceil(at - now)), this);
+    this.timer = setTimeout(onListTimer, timerDelay(delay), this);
   }
 }
 

@@ -46,6 +46,22 @@ describe('ConnectionTimers (fake timers)', () => {
       expect(jest.getTimerCount()).toBe(0);
     });
 
+    test('exactly on time at a clock reading where now + interval - now rounds above the interval', () => {
+      // (65119.4091179234 + 30000) - 65119.4091179234 is 30000.000000000007 in floating point:
+      // a delay computed from the deadline came out 30001 ms once rounded up.
+      const now = jest.spyOn(performance, 'now').mockReturnValue(65119.4091179234);
+      try {
+        expect(65119.4091179234 + 30000 - 65119.4091179234).toBeGreaterThan(30000);
+        timers.armKeepalive(30000);
+        jest.advanceTimersByTime(29999);
+        expect(host.calls).toEqual([]);
+        jest.advanceTimersByTime(1);
+        expect(host.calls).toEqual(['keepalive']);
+      } finally {
+        now.mockRestore();
+      }
+    });
+
     test('re-armed with the same duration: its deadline moves, still one Node timer', () => {
       timers.armKeepalive(1000);
       jest.advanceTimersByTime(600);
