@@ -133,7 +133,7 @@ async function profileOnce(impl, o, pinning, tmp) {
     if (first.result) throw new Error(`load generator: ${JSON.stringify(first.result.errors)}`);
     const cpu0 = await serverCpu(server);
     const t0 = performance.now();
-    await record(server.pid, o.duration - 0.5, dataFile, o.frequency);
+    await record(info.pid, o.duration - 0.5, dataFile, o.frequency);
     const cpu1 = await serverCpu(server);
     const seconds = (performance.now() - t0) / 1000;
     const { result } = await lg.next((m) => m.result, bound);
