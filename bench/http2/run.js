@@ -6,63 +6,54 @@
 // message, medians of --runs. The load generator and the server are pinned to separate CPUs when
 // taskset is available.
 //
-//   node bench/http2/run.js [--connections 50] [--runs 3] [--duration 3]
+//   node bench/http2/run.js [--connections 50] [--runs 3] [--duration 3] [--no-pin] [--loadgen-cpu 0] [--server-cpu 1]
 
-const { spawn, spawnSync } = require('child_process');
 const path = require('path');
-const { lineSplitter } = require('../lib/lines');
+const { parseOptions, PIN_OPTIONS } = require('../lib/cli');
+const { Child, runMain } = require('../lib/child');
+const { detectPinning } = require('../lib/pinning');
+const { median } = require('../lib/results');
 
-const args = {};
-for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-const connections = Number(args.connections || 50);
-const runs = Number(args.runs || 3);
-const duration = Number(args.duration || 3);
+const HELP = 'Usage: node bench/http2/run.js [--connections 50] [--runs 3] [--duration 3] [--no-pin] [--loadgen-cpu 0] [--server-cpu 1]\n';
+const o = parseOptions(
+  process.argv.slice(2),
+  { connections: 50, runs: 3, duration: 3, pin: true, loadgenCpu: 0, serverCpu: 1 },
+  { '--connections': ['connections', 'number'], '--runs': ['runs', 'number'], '--duration': ['duration', 'number'], ...PIN_OPTIONS },
+  HELP
+);
+const { connections, runs, duration } = o;
+const pinning = detectPinning(o, 'load generator', 'server');
+/** Long enough for any run to finish: setup, warm-up and the measured period, with room to spare. */
+const BOUND_MS = (duration + 60) * 1000;
 
-const pinned = spawnSync('taskset', ['-c', '1', 'true']).status === 0 && require('os').cpus().length >= 2;
-const pin = (cpu, command) => (pinned ? ['taskset', ['-c', String(cpu), ...command]] : [command[0], command.slice(1)]);
-
-/** Spawns a node script; resolves lines of JSON it prints through `onJson`. */
-function node(cpu, script, scriptArgs, onJson) {
-  const [cmd, argv] = pin(cpu, [process.execPath, path.join(__dirname, script), ...scriptArgs]);
-  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
-  child.stdout.setEncoding('utf8').on('data', lineSplitter((line) => onJson(JSON.parse(line))));
-  return child;
+async function startServer() {
+  const child = new Child('http2 bench server', path.join(__dirname, 'server.js'), [], { cpu: o.serverCpu, pinning });
+  const ports = await child.next((m) => m.tcp !== undefined, 15000);
+  const cpu = async () => {
+    child.send('cpu');
+    return (await child.next((m) => m.cpu !== undefined, 10000)).cpu;
+  };
+  return { child, ports, cpu };
 }
 
-function startServer() {
-  return new Promise((resolve) => {
-    const waiters = [];
-    const child = node(1, 'server.js', [], (message) => {
-      if (message.tcp !== undefined) resolve({ child, ports: message, cpu });
-      else if (message.cpu !== undefined) waiters.shift()?.(message.cpu);
-    });
-    function cpu() {
-      return new Promise((r) => {
-        waiters.push(r);
-        child.stdin.write('cpu\n');
-      });
-    }
-  });
-}
-
-function runClient(server, mode, size) {
-  return new Promise((resolve, reject) => {
-    let cpuStart = 0;
-    const window = size >= 65536 ? 8 : 16;
-    const child = node(0, 'client.js', ['--mode', mode, '--port', String(server.ports[mode]), '--connections', String(connections), '--size', String(size), '--window', String(window), '--duration', String(duration)], async (message) => {
-      if (message.event === 'measuring') cpuStart = await server.cpu();
-      else if (message.error) reject(new Error(message.error));
-      else if (message.messages !== undefined) {
-        const cpuEnd = await server.cpu();
-        resolve({ ...message, cpuUsPerMsg: (cpuEnd - cpuStart) / message.messages });
-      }
-    });
-    child.on('exit', (code) => code !== 0 && reject(new Error(`client exited ${code}`)));
-  });
+async function runClient(server, mode, size) {
+  const window = size >= 65536 ? 8 : 16;
+  const args = ['--mode', mode, '--port', String(server.ports[mode]), '--connections', String(connections), '--size', String(size), '--window', String(window), '--duration', String(duration)];
+  const client = new Child('http2 bench client', path.join(__dirname, 'client.js'), args, { cpu: o.loadgenCpu, pinning });
+  try {
+    const first = await client.next((m) => m.event === 'measuring' || m.error !== undefined, BOUND_MS);
+    if (first.error !== undefined) throw new Error(first.error);
+    const cpuStart = await server.cpu();
+    const result = await client.next((m) => m.messages !== undefined || m.error !== undefined, BOUND_MS);
+    if (result.error !== undefined) throw new Error(result.error);
+    const cpuEnd = await server.cpu();
+    return { ...result, cpuUsPerMsg: (cpuEnd - cpuStart) / result.messages };
+  } finally {
+    await client.stop();
+  }
 }
 
 const MODES = ['tcp', 'h2', 'h2big'];
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main() {
   const server = await startServer();
@@ -87,28 +78,25 @@ async function main() {
           msgPerSec: median(rs.map((r) => r.messages / r.seconds)),
           mbPerSec: median(rs.map((r) => r.bytes / r.seconds / 1e6)),
           setupMs: median(rs.map((r) => r.setupMs)),
-          cpuUsPerMsg: median(rs.map((r) => r.cpuUsPerMsg)),
+          // No echo at all in most runs' measured period: the session stalled (see bench/README.md, HTTP/2).
+          cpuUsPerMsg: rs.filter((r) => r.messages === 0).length * 2 > rs.length ? null : median(rs.map((r) => r.cpuUsPerMsg)),
         });
       }
     }
   } finally {
-    server.child.stdin.end();
+    await server.child.stop();
   }
   const label = (mode) =>
     mode === 'tcp'
       ? `${connections} TCP connections (HTTP/1.1 upgrade)`
       : `${connections} streams on 1 HTTP/2 connection, ${mode === 'h2' ? "Node's default windows (64 KiB)" : 'windows 1 MiB per stream and 16 MiB per connection, frames up to 16 MiB'}`;
-  console.log(`\nbench/http2: ${connections} WebSockets, medians of ${runs} runs of ${duration} s; ${pinned ? 'load generator on CPU 0, server on CPU 1' : 'not pinned'}; node ${process.version}\n`);
+  console.log(`\nbench/http2: ${connections} WebSockets, medians of ${runs} runs of ${duration} s; ${pinning.why}; node ${process.version}\n`);
   console.log('| payload | layout | msg/s | MB/s | server CPU µs/msg | setup of all WebSockets (ms) |');
   console.log('|---|---|---:|---:|---:|---:|');
   for (const r of rows) {
-    // No echo at all in the measured period: the session stalled (see bench/README.md, HTTP/2).
-    const cpu = Number.isFinite(r.cpuUsPerMsg) ? r.cpuUsPerMsg.toFixed(2) : 'stalled';
+    const cpu = r.cpuUsPerMsg === null ? 'stalled' : r.cpuUsPerMsg.toFixed(2);
     console.log(`| ${r.size === 64 ? '64 B' : '64 KiB'} | ${label(r.mode)} | ${Math.round(r.msgPerSec).toLocaleString('en-US')} | ${r.mbPerSec.toFixed(1)} | ${cpu} | ${r.setupMs.toFixed(1)} |`);
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+runMain(main);

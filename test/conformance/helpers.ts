@@ -28,7 +28,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ours = require('../../lib/websocket');
-import { cleanup, onCleanup } from '../helpers/server';
+import { cleanup, closeOnCleanup, onCleanup, trackOpen } from '../helpers/server';
 
 const TARGET_IS_UPSTREAM = process.env['WS_TARGET'] === 'upstream';
 
@@ -93,18 +93,8 @@ function forTransport(name: string): string {
 export { cleanup, onCleanup };
 
 function trackSockets(server: net.Server): Set<net.Socket> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  onCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
+  const sockets = trackOpen<net.Socket>(server, 'connection');
+  closeOnCleanup(server, sockets);
   return sockets;
 }
 

@@ -63,9 +63,8 @@ export function trackOpen<T extends Closable>(server: EventEmitter, event: strin
   return open;
 }
 
-/** Listens on 127.0.0.1, port 0; teardown destroys what is still open in `tracked`, then closes the server. Resolves with the port. */
-export async function listenForTest(server: import('node:net').Server, ...tracked: Set<Closable>[]): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+/** Teardown destroys what is still open in `tracked`, then closes `server`. */
+export function closeOnCleanup(server: import('node:net').Server, ...tracked: Set<Closable>[]): void {
   onCleanup(
     () =>
       new Promise<void>((resolve) => {
@@ -73,6 +72,12 @@ export async function listenForTest(server: import('node:net').Server, ...tracke
         server.close(() => resolve());
       }),
   );
+}
+
+/** Listens on 127.0.0.1, port 0, with `closeOnCleanup(server, ...tracked)`. Resolves with the port. */
+export async function listenForTest(server: import('node:net').Server, ...tracked: Set<Closable>[]): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closeOnCleanup(server, ...tracked);
   return (server.address() as AddressInfo).port;
 }
 
