@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { CAPTURE_REJECTIONS, handleListenerRejection, kRejection } from './promises/listener-rejections';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { UrlWithParsedQuery } from 'node:url';
 import { computeAcceptKey } from './handshake/accept-key';
@@ -12,6 +12,7 @@ import { formatSetCookies, parseCookieHeader, type RequestCookie, type SetCookie
 import { findIllegalTokenChar, headerString, parseExtensionList, splitHeaderList, stripCrLf, type ExtensionOffer } from './handshake/header-values';
 import { reasonPhrase } from './handshake/http-status';
 import { legacyResourceUrl } from './handshake/legacy-url';
+import { requestHeader } from './handshake/request-headers';
 import { checkUpgradeRequest } from './handshake/upgrade-checks';
 import type { IServerConfig } from './config';
 import type { ICookie, IExtension } from './public-types';
@@ -105,17 +106,18 @@ class WebSocketRequest extends EventEmitter {
 
   /** Validates the request headers and fills in the request's properties; throws on a bad request. */
   readHandshake(): void {
-    const headers = this.httpRequest.headers;
+    // Read in place: building httpRequest.headers costs every handshake (handshake/request-headers).
+    const request = this.httpRequest;
     this._urlSource = this.resource;
     this._url = null;
 
-    this.host = headers.host as string;
+    this.host = requestHeader(request, 'host') as string;
     if (!this.host) throw new Error('Client must provide a Host header.');
 
-    this.key = headerString(headers['sec-websocket-key']) as string;
+    this.key = headerString(requestHeader(request, 'sec-websocket-key')) as string;
     if (!this.key) throw new Error('Client must provide a value for Sec-WebSocket-Key.');
 
-    const version = parseInt(headerString(headers['sec-websocket-version']) ?? '', 10);
+    const version = parseInt(headerString(requestHeader(request, 'sec-websocket-version')) ?? '', 10);
     this.webSocketVersion = version;
     if (!version || isNaN(version)) throw new Error('Client must provide a value for Sec-WebSocket-Version.');
     if (version !== 8 && version !== 13) {
@@ -128,23 +130,24 @@ class WebSocketRequest extends EventEmitter {
       error.headers = { 'Sec-WebSocket-Version': '13' };
       throw error;
     }
-    const refusal = checkUpgradeRequest(this.httpRequest, this.key);
+    const refusal = checkUpgradeRequest(request, this.key);
     if (refusal !== null) {
       const error: HandshakeError = new Error(refusal.message);
       error.httpCode = refusal.httpCode;
       if (refusal.headers !== undefined) error.headers = refusal.headers;
       throw error;
     }
-    this._readOffer(headers, version === 13 ? headerString(headers.origin) : headerString(headers['sec-websocket-origin']));
+    this._readOffer(headerString(requestHeader(request, version === 13 ? 'origin' : 'sec-websocket-origin')));
   }
 
   /**
    * @internal the fields of the client's offer, read alike for an HTTP/1.1 upgrade and an HTTP/2
    * extended CONNECT (RFC 8441 §5 keeps Origin, Sec-WebSocket-Protocol and -Extensions, cookies).
    */
-  _readOffer(headers: IncomingHttpHeaders, origin: string | undefined): void {
+  _readOffer(origin: string | undefined): void {
+    const request = this.httpRequest;
     this.origin = origin as string;
-    const protocols = headerString(headers['sec-websocket-protocol']);
+    const protocols = headerString(requestHeader(request, 'sec-websocket-protocol'));
     this.protocolFullCaseMap = {};
     this.requestedProtocols = [];
     if (protocols) {
@@ -155,7 +158,7 @@ class WebSocketRequest extends EventEmitter {
       }
     }
 
-    const forwardedFor = headerString(headers['x-forwarded-for']);
+    const forwardedFor = headerString(requestHeader(request, 'x-forwarded-for'));
     if (!this.serverConfig.ignoreXForwardedFor && forwardedFor) {
       // compat: the left-most (client-supplied) address wins; see docs/security.md.
       const addresses = splitHeaderList(forwardedFor);
@@ -165,9 +168,9 @@ class WebSocketRequest extends EventEmitter {
     }
 
     this.requestedExtensions = this.serverConfig.parseExtensions
-      ? this.parseExtensions(headerString(headers['sec-websocket-extensions']))
+      ? this.parseExtensions(headerString(requestHeader(request, 'sec-websocket-extensions')))
       : [];
-    this.cookies = this.serverConfig.parseCookies ? (this.parseCookies(headers.cookie) as ICookie[]) : [];
+    this.cookies = this.serverConfig.parseCookies ? (this.parseCookies(requestHeader(request, 'cookie')) as ICookie[]) : [];
   }
 
   /** WebSocket-Node's Sec-WebSocket-Extensions parser (see handshake/header-values). */
@@ -293,7 +296,7 @@ class WebSocketRequest extends EventEmitter {
   /** @internal New: permessage-deflate (RFC 7692) as agreed for this request, when the server config enables it. */
   _negotiateDeflate(): { response: string; extension: IExtension } | null {
     const deflateOptions = deflateOptionsFrom(this.serverConfig.perMessageDeflate);
-    const offered = headerString(this.httpRequest.headers['sec-websocket-extensions']);
+    const offered = headerString(requestHeader(this.httpRequest, 'sec-websocket-extensions'));
     if (deflateOptions === null || !offered) return null;
     const agreed = negotiateOffers(offered, deflateOptions);
     return agreed === null ? null : { response: agreed.response, extension: describeParams(agreed.params) };

@@ -62,3 +62,13 @@ export function stripCrLf(value: string): string {
 export function headerString(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
+
+/** Whether `text` at `at` equals the lower-case ASCII `token`, ignoring ASCII case. */
+export function equalsLowerCase(text: string, at: number, token: string): boolean {
+  for (let i = 0; i < token.length; i++) {
+    let code = text.charCodeAt(at + i);
+    if (code >= 0x41 && code <= 0x5a) code += 0x20;
+    if (code !== token.charCodeAt(i)) return false;
+  }
+  return true;
+}

@@ -5,6 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { isWellFormedKey } from './accept-key';
+import { equalsLowerCase } from './header-values';
+import { requestHeader } from './request-headers';
 
 /** A refusal: the status, message and extra headers of the HTTP answer. */
 export interface UpgradeRefusal {
@@ -44,16 +46,6 @@ function isOptionalWhitespace(code: number): boolean {
   return code === 0x20 || code === 0x09;
 }
 
-/** Whether `text` at `at` equals the lower-case ASCII `token`, ignoring ASCII case. */
-function equalsLowerCase(text: string, at: number, token: string): boolean {
-  for (let i = 0; i < token.length; i++) {
-    let code = text.charCodeAt(at + i);
-    if (code >= 0x41 && code <= 0x5a) code += 0x20;
-    if (code !== token.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
 /** Checks what WebSocket-Node did not; returns the refusal for the first broken rule, or null. */
 export function checkUpgradeRequest(request: IncomingMessage, key: string): UpgradeRefusal | null {
   // RFC 6455 §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
@@ -64,10 +56,10 @@ export function checkUpgradeRequest(request: IncomingMessage, key: string): Upgr
     return { httpCode: 400, message: 'WebSocket upgrades require HTTP/1.1 or later.' };
   }
   // RFC 6455 §4.2.1 items 3 and 4.
-  if (!headerHasToken(request.headers.upgrade, 'websocket')) {
+  if (!headerHasToken(requestHeader(request, 'upgrade'), 'websocket')) {
     return { httpCode: 400, message: 'The Upgrade header must contain "websocket".' };
   }
-  if (!headerHasToken(request.headers.connection, 'upgrade')) {
+  if (!headerHasToken(requestHeader(request, 'connection'), 'upgrade')) {
     return { httpCode: 400, message: 'The Connection header must contain "Upgrade".' };
   }
   // RFC 6455 §4.2.1 item 5: the key "when decoded, is 16 bytes in length".

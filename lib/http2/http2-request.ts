@@ -65,7 +65,7 @@ export class Http2WebSocketRequest extends WebSocketRequest {
     // RFC 8441 §5: the Sec-WebSocket-Key and Sec-WebSocket-Accept fields are not used; Origin,
     // Sec-WebSocket-Protocol and Sec-WebSocket-Extensions are, as in RFC 6455. (RFC 9113 §8.2.3
     // lets a client split Cookie into several fields; Node joins them with "; ".)
-    this._readOffer(headers, headerString(headers.origin));
+    this._readOffer(headerString(headers.origin));
   }
 
   /**
