@@ -26,6 +26,12 @@ interface RequestOwner {
   _requestAccepted(connection: WebSocketConnection): void;
 }
 
+/**
+ * The 101 response up to the accept key, as one constant: building it from parts made a string per
+ * part for every handshake.
+ */
+const ACCEPT_HEAD = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
+
 /** An error from `readHandshake()`, carrying the HTTP status and headers of the refusal. */
 interface HandshakeError extends Error {
   httpCode?: number;
@@ -189,11 +195,7 @@ class WebSocketRequest extends EventEmitter {
    */
   accept(acceptedProtocol?: string | null, allowedOrigin?: string | null, cookies?: ICookie[] | SetCookie[]): WebSocketConnection {
     this._verifyResolution();
-    let response =
-      'HTTP/1.1 101 Switching Protocols\r\n' +
-      'Upgrade: websocket\r\n' +
-      'Connection: Upgrade\r\n' +
-      `Sec-WebSocket-Accept: ${computeAcceptKey(this.key ?? '')}\r\n`;
+    let response = ACCEPT_HEAD + computeAcceptKey(this.key ?? '') + '\r\n';
     const protocolFullCase = this._answeredProtocol(acceptedProtocol);
     if (protocolFullCase) response += `Sec-WebSocket-Protocol: ${stripCrLf(protocolFullCase)}\r\n`;
     const extensions: IExtension[] = [];

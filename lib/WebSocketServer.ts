@@ -277,15 +277,13 @@ class WebSocketServer extends EventEmitter {
   }
 
   handleConnectionClose(connection: WebSocketConnection, closeReason: number, description: string): void {
-    const index = this.connections.indexOf(connection);
-    if (index !== -1) this.connections.splice(index, 1);
+    removeFrom(this.connections, connection);
     this._topicState?.forget(connection);
     this.emit('close', connection, closeReason, description);
   }
 
   handleRequestResolved(request: WebSocketRequest): void {
-    const index = this.pendingRequests.indexOf(request);
-    if (index !== -1) this.pendingRequests.splice(index, 1);
+    removeFrom(this.pendingRequests, request);
   }
 }
 
@@ -324,6 +322,17 @@ function refuseLate(request: WebSocketRequest): void {
 /** Removes a closed connection from its server (`'close'` is emitted once per connection). */
 function onConnectionClose(this: WebSocketConnection, closeReason: number, description: string): void {
   this._server?.handleConnectionClose(this, closeReason, description);
+}
+
+/**
+ * Removes `item`'s first occurrence in place, keeping the order: what `splice(indexOf(item), 1)`
+ * does, without the array splice returns (garbage for every handshake and every close).
+ */
+function removeFrom<T>(list: T[], item: T): void {
+  const index = list.indexOf(item);
+  if (index === -1) return;
+  for (let i = index + 1; i < list.length; i++) list[i - 1] = list[i] as T;
+  list.pop();
 }
 
 export = WebSocketServer;

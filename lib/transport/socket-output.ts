@@ -224,7 +224,9 @@ let exitHookInstalled = false;
 
 function removeHeld(output: SocketOutput): void {
   const at = held.lastIndexOf(output);
-  if (at >= 0) held.splice(at, 1);
+  // Holds nest with the call stack, so it is nearly always the top: pop() leaves no garbage.
+  if (at === held.length - 1) held.pop();
+  else if (at >= 0) held.splice(at, 1);
 }
 
 /**
