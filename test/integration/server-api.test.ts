@@ -246,6 +246,38 @@ describe('WebSocketServer API', () => {
     expect(server.ws.connections).toEqual([connB]);
   });
 
+  test('pendingRequests and connections lose a middle entry in place, keeping the order of the rest', async () => {
+    const server = await startServer({ autoAcceptConnections: false });
+    const requests = record<[WebSocketRequest]>(server.ws, 'request');
+    const pending = server.ws.pendingRequests;
+    const connectionList = server.ws.connections;
+    const clients = [];
+    for (let i = 0; i < 3; i++) {
+      clients.push(await RawClient.connect(server.port));
+      clients[i]!.write(buildHandshake({ path: `/${i}` }));
+      await until(() => requests.length === i + 1, `request ${i}`);
+    }
+    const [r0, r1, r2] = requests.map(([r]) => r) as [WebSocketRequest, WebSocketRequest, WebSocketRequest];
+    expect(pending).toEqual([r0, r1, r2]);
+    r1.reject(403);
+    expect(server.ws.pendingRequests).toBe(pending);
+    expect(pending.map((r) => r.resource)).toEqual(['/0', '/2']);
+    const c0 = r0.accept(null, null);
+    const c2 = r2.accept(null, null);
+    expect(pending).toEqual([]);
+    await until(() => connectionList.length === 2, 'two connections');
+    expect(connectionList).toEqual([c0, c2]);
+    const third = await RawClient.connect(server.port);
+    third.write(buildHandshake({ path: '/3' }));
+    await until(() => requests.length === 4, 'request 3');
+    const c3 = requests[3]![0].accept(null, null);
+    await until(() => connectionList.length === 3, 'three connections');
+    c2.drop(1000, 'middle goes', true);
+    await until(() => connectionList.length === 2, 'the middle connection to go');
+    expect(server.ws.connections).toBe(connectionList);
+    expect(connectionList).toEqual([c0, c3]);
+  });
+
   test('broadcastUTF, broadcastBytes and broadcast reach every connection', async () => {
     const server = await startServer({ autoAcceptConnections: true });
     const connects = record(server.ws, 'connect');

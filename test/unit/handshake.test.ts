@@ -40,6 +40,17 @@ describe('accept key (RFC 6455 §1.3)', () => {
     for (const bad of ['', 'abc', 'dGhlIHNhbXBsZSBub25jZQ', 'dGhlIHNhbXBsZSBub25jZQ=', Buffer.alloc(17).toString('base64'), 'dGhlIHNhbXBsZSBub25jZ*==']) {
       expect(isWellFormedKey(bad)).toBe(false);
     }
+    // Every position: a base64url digit, a space, a non-ASCII letter or a misplaced "=" is refused.
+    const good = 'dGhlIHNhbXBsZSBub25jZQ==';
+    for (let at = 0; at < 24; at++) {
+      for (const ch of ['-', '_', ' ', 'é', at < 22 ? '=' : 'A']) {
+        expect([at, ch, isWellFormedKey(good.slice(0, at) + ch + good.slice(at + 1))]).toEqual([at, ch, false]);
+      }
+    }
+    // Every base64 digit is taken anywhere in the first 22.
+    const digits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    for (const ch of digits) expect(isWellFormedKey(ch.repeat(22) + '==')).toBe(true);
+    expect(isWellFormedKey(good + ' ')).toBe(false);
   });
 });
 
