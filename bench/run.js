@@ -220,6 +220,23 @@ async function runRss(sc, server, ctx) {
     await server.next((m) => 'gc' in m, 10000);
     await sleep(300);
   };
+  if (sc.warmConnections) {
+    // Open and close some connections first: what a server spends once (code compiled on first
+    // use, its young generation's first growth) then stays out of the per-connection figure.
+    const warm = new Child('warm-up load generator', LOADGEN, [...loadgenArgs(sc, server.info.port, ctx.o), '--connections', String(sc.warmConnections)], {
+      cpu: ctx.o.loadgenCpu,
+      pinning: ctx.pinning,
+    });
+    try {
+      const opened = await warm.next((m) => m.event === 'opened' || m.result, 120000);
+      if (opened.result) return opened.result;
+      warm.send('close');
+      await warm.next((m) => m.result, 30000);
+    } finally {
+      await warm.stop();
+    }
+    await sleep(500);
+  }
   await gc();
   const before = vmRssKiB(pid);
   const lg = new Child('load generator', LOADGEN, [...loadgenArgs(sc, server.info.port, ctx.o), '--connections', String(sc.connections)], {

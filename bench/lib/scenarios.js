@@ -69,6 +69,17 @@ const SCENARIOS = [
     ],
   },
   { id: 'rss-2000', type: 'rss', title: 'server RSS per idle connection, 2,000 connections', connections: 2000, unit: 'KiB/conn', lower: true },
+  // The same after 500 connections were opened and closed: per-connection memory without what the
+  // server spends once (see bench/README).
+  {
+    id: 'rss-2000-warm',
+    type: 'rss',
+    title: 'server RSS per idle connection, 2,000 connections, after 500 opened and closed',
+    connections: 2000,
+    warmConnections: 500,
+    unit: 'KiB/conn',
+    lower: true,
+  },
   { id: 'latency-1000', type: 'latency', title: 'round trip at 1,000 msg/s, 64 B binary, 1 connection', kind: 'binary', size: 64, rate: 1000, unit: 'µs', lower: true },
   { id: 'client-binary64', type: 'client', title: 'client: 64 B binary, 1 connection, vs fixed server', kind: 'binary', size: 64, connections: 1, window: 64, unit: 'msg/s' },
   // Like the big server rows, the client's own CPU time per GB as a second row (`raw`: the load
