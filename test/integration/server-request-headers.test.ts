@@ -36,7 +36,7 @@ function headersBuilt(request: http.IncomingMessage): boolean {
 /** An IncomingMessage as Node's parser leaves it: rawHeaders set, `headers` not built yet. */
 function parsed(lines: string[], joinDuplicateHeaders = false): http.IncomingMessage {
   const request = new http.IncomingMessage(null as unknown as Socket);
-  request.joinDuplicateHeaders = joinDuplicateHeaders;
+  (request as http.IncomingMessage & { joinDuplicateHeaders: boolean }).joinDuplicateHeaders = joinDuplicateHeaders;
   (request as unknown as { _addHeaderLines(lines: string[], n: number): void })._addHeaderLines(lines, lines.length);
   return request;
 }
