@@ -213,6 +213,21 @@ async function runEcho(sc, server, ctx) {
   }
 }
 
+// A load generator holding `count` idle connections to the server, once they are open (or its
+// result, when they could not be).
+async function openIdle(sc, server, ctx, count, label) {
+  const lg = new Child(label, LOADGEN, [...loadgenArgs(sc, server.info.port, ctx.o), '--connections', String(count)], {
+    cpu: ctx.o.loadgenCpu,
+    pinning: ctx.pinning,
+  });
+  try {
+    return { lg, opened: await lg.next((m) => m.event === 'opened' || m.result, 120000) };
+  } catch (error) {
+    await lg.stop();
+    throw error;
+  }
+}
+
 async function runRss(sc, server, ctx) {
   const pid = server.info.pid;
   const gc = async () => {
@@ -223,28 +238,20 @@ async function runRss(sc, server, ctx) {
   if (sc.warmConnections) {
     // Open and close some connections first: what a server spends once (code compiled on first
     // use, its young generation's first growth) then stays out of the per-connection figure.
-    const warm = new Child('warm-up load generator', LOADGEN, [...loadgenArgs(sc, server.info.port, ctx.o), '--connections', String(sc.warmConnections)], {
-      cpu: ctx.o.loadgenCpu,
-      pinning: ctx.pinning,
-    });
+    const warm = await openIdle(sc, server, ctx, sc.warmConnections, 'warm-up load generator');
     try {
-      const opened = await warm.next((m) => m.event === 'opened' || m.result, 120000);
-      if (opened.result) return opened.result;
-      warm.send('close');
-      await warm.next((m) => m.result, 30000);
+      if (warm.opened.result) return warm.opened.result;
+      warm.lg.send('close');
+      await warm.lg.next((m) => m.result, 30000);
     } finally {
-      await warm.stop();
+      await warm.lg.stop();
     }
     await sleep(500);
   }
   await gc();
   const before = vmRssKiB(pid);
-  const lg = new Child('load generator', LOADGEN, [...loadgenArgs(sc, server.info.port, ctx.o), '--connections', String(sc.connections)], {
-    cpu: ctx.o.loadgenCpu,
-    pinning: ctx.pinning,
-  });
+  const { lg, opened } = await openIdle(sc, server, ctx, sc.connections, 'load generator');
   try {
-    const opened = await lg.next((m) => m.event === 'opened' || m.result, 120000);
     if (opened.result) return opened.result;
     await sleep(500);
     await gc();

@@ -298,8 +298,9 @@ class WebSocketRequest extends EventEmitter {
   /** @internal New: permessage-deflate (RFC 7692) as agreed for this request, when the server config enables it. */
   _negotiateDeflate(): { response: string; extension: IExtension } | null {
     const deflateOptions = deflateOptionsFrom(this.serverConfig.perMessageDeflate);
+    if (deflateOptions === null) return null;
     const offered = headerString(requestHeader(this.httpRequest, 'sec-websocket-extensions'));
-    if (deflateOptions === null || !offered) return null;
+    if (!offered) return null;
     const agreed = negotiateOffers(offered, deflateOptions);
     return agreed === null ? null : { response: agreed.response, extension: describeParams(agreed.params) };
   }

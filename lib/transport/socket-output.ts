@@ -224,9 +224,7 @@ let exitHookInstalled = false;
 
 function removeHeld(output: SocketOutput): void {
   const at = held.lastIndexOf(output);
-  // Holds nest with the call stack, so it is nearly always the top: pop() leaves no garbage.
-  if (at === held.length - 1) held.pop();
-  else if (at >= 0) held.splice(at, 1);
+  if (at >= 0) held.splice(at, 1);
 }
 
 /**
